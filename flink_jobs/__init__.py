@@ -1,0 +1,1 @@
+"""Where tags are windowed: the PyFlink job from Kafka to Cassandra."""

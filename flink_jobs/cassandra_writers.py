@@ -1,0 +1,181 @@
+"""Where the job's results are stored: buffered, idempotent Cassandra writers.
+
+Both writers are KeyedProcessFunctions keyed by a small shard number. Rows to
+write are kept in keyed state (so they are part of every checkpoint) and are
+flushed, concurrently, by a processing-time timer or when the buffer is full;
+a flush returns only after Cassandra acknowledged every write and only then
+clears the buffer. A crash before the flush replays the rows from the
+checkpoint; every write is an upsert of an absolute value or of a row
+identified by its Kafka (partition, offset), so writing twice changes nothing.
+A failed write raises: Flink restarts the job from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+
+from pyflink.common import Row, Types
+from pyflink.common.types import RowKind
+from pyflink.datastream import KeyedProcessFunction, RuntimeContext
+from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor
+
+from common.cube import day_of
+from flink_jobs.config import JobSettings
+
+log = logging.getLogger(__name__)
+
+
+def shard_of(text: str, shards: int) -> int:
+    """Deterministic shard (Python's hash() is salted per process)."""
+    return zlib.crc32(text.encode()) % shards
+
+
+def connect(settings: JobSettings):
+    from cassandra import ConsistencyLevel
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=settings.cassandra_local_dc)),
+        consistency_level=ConsistencyLevel.name_to_value[settings.cassandra_consistency.upper()],
+        request_timeout=10,
+    )
+    cluster = Cluster(
+        contact_points=settings.cassandra_hosts,
+        port=settings.cassandra_port,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        protocol_version=5,
+    )
+    return cluster, cluster.connect(settings.cassandra_keyspace)
+
+
+class _BufferedWriter(KeyedProcessFunction):
+    def __init__(self, settings: JobSettings):
+        self.settings = settings
+        self.cluster = None
+        self.session = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.cluster, self.session = connect(self.settings)
+        self.timer_at = runtime_context.get_state(ValueStateDescriptor("flush_timer", Types.LONG()))
+        self.prepare(runtime_context)
+
+    def close(self) -> None:
+        if self.cluster is not None:
+            self.cluster.shutdown()
+
+    def prepare(self, runtime_context: RuntimeContext) -> None:
+        raise NotImplementedError
+
+    def _schedule_flush(self, ctx) -> None:
+        if self.timer_at.value() is None:
+            at = ctx.timer_service().current_processing_time() + self.settings.writer_flush_ms
+            ctx.timer_service().register_processing_time_timer(at)
+            self.timer_at.update(at)
+
+    def on_timer(self, timestamp: int, ctx) -> None:
+        self.timer_at.clear()
+        self.flush()
+
+    def _execute_all(self, statement, params: list) -> None:
+        from cassandra.concurrent import execute_concurrent_with_args
+
+        if params:
+            execute_concurrent_with_args(
+                self.session, statement, params, concurrency=self.settings.writer_concurrency,
+                raise_on_first_error=True,
+            )
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+
+class AggregateWriter(_BufferedWriter):
+    """Upserts absolute (count, sum_price) per cube cell; the newest figure per cell wins."""
+
+    def prepare(self, runtime_context: RuntimeContext) -> None:
+        self.pending = runtime_context.get_map_state(
+            MapStateDescriptor("pending_cells", Types.PICKLED_BYTE_ARRAY(), Types.PICKLED_BYTE_ARRAY())
+        )
+        self.pending_count = runtime_context.get_state(ValueStateDescriptor("pending_count", Types.INT()))
+        self.upsert = self.session.prepare(
+            "INSERT INTO aggregates (action, dims, origin, brand_id, category_id, day, bucket_ms, count, sum_price) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+
+    def process_element(self, row: Row, ctx):
+        if row.get_row_kind() in (RowKind.UPDATE_BEFORE, RowKind.DELETE):
+            return  # the matching UPDATE_AFTER carries the new absolute figure
+        bucket_ms, action, dims, origin, brand_id, category_id, cnt, sum_price = row
+        cell = (action, dims, origin, brand_id, category_id, day_of(bucket_ms), bucket_ms)
+        if not self.pending.contains(cell):
+            self.pending_count.update((self.pending_count.value() or 0) + 1)
+        self.pending.put(cell, (cnt, sum_price))
+        if (self.pending_count.value() or 0) >= self.settings.writer_batch_max:
+            self.flush()
+        else:
+            self._schedule_flush(ctx)
+
+    def flush(self) -> None:
+        params = [(*cell, cnt, total) for cell, (cnt, total) in self.pending.items()]
+        self._execute_all(self.upsert, params)
+        self.pending.clear()
+        self.pending_count.clear()
+
+
+class ProfileWriter(_BufferedWriter):
+    """Inserts each tag as a profile row and trims each cookie/action to the newest `profile_cap`."""
+
+    def prepare(self, runtime_context: RuntimeContext) -> None:
+        self.pending = runtime_context.get_list_state(ListStateDescriptor("pending_tags", Types.PICKLED_BYTE_ARRAY()))
+        self.pending_count = runtime_context.get_state(ValueStateDescriptor("pending_count", Types.INT()))
+        # Rows written per (cookie, action) since its last trim (an upper bound
+        # of the rows Cassandra holds beyond the cap).
+        self.rows_held = runtime_context.get_map_state(
+            MapStateDescriptor("rows_held", Types.PICKLED_BYTE_ARRAY(), Types.INT())
+        )
+        self.to_trim = runtime_context.get_list_state(ListStateDescriptor("to_trim", Types.PICKLED_BYTE_ARRAY()))
+        self.insert = self.session.prepare(
+            "INSERT INTO user_profiles (cookie, action, time_ms, kafka_partition, kafka_offset, tag) "
+            "VALUES (?, ?, ?, ?, ?, ?)"
+        )
+        self.newest = self.session.prepare(
+            "SELECT time_ms, kafka_partition, kafka_offset FROM user_profiles "
+            "WHERE cookie = ? AND action = ? LIMIT ?"
+        )
+        self.trim = self.session.prepare(
+            "DELETE FROM user_profiles WHERE cookie = ? AND action = ? "
+            "AND (time_ms, kafka_partition, kafka_offset) < (?, ?, ?)"
+        )
+
+    def process_element(self, row: Row, ctx):
+        cookie, action, time_ms, partition, offset, tag = row
+        self.pending.add((cookie, action, time_ms, partition, offset, tag))
+        held_key = (cookie, action)
+        held = (self.rows_held.get(held_key) or 0) + 1
+        if held >= self.settings.profile_cap + self.settings.profile_trim_slack:
+            self.to_trim.add(held_key)
+            held = self.settings.profile_cap
+        self.rows_held.put(held_key, held)
+        count = (self.pending_count.value() or 0) + 1
+        self.pending_count.update(count)
+        if count >= self.settings.writer_batch_max:
+            self.flush()
+        else:
+            self._schedule_flush(ctx)
+
+    def flush(self) -> None:
+        self._execute_all(self.insert, list(self.pending.get()))
+        self.pending.clear()
+        self.pending_count.clear()
+        trims = set(self.to_trim.get())
+        for cookie, action in trims:
+            kept = list(self.session.execute(self.newest, (cookie, action, self.settings.profile_cap)))
+            if len(kept) == self.settings.profile_cap:
+                oldest_kept = kept[-1]
+                self.session.execute(
+                    self.trim,
+                    (cookie, action, oldest_kept.time_ms, oldest_kept.kafka_partition, oldest_kept.kafka_offset),
+                )
+        self.to_trim.clear()

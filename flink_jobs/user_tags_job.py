@@ -1,0 +1,125 @@
+"""The stream job: Kafka `user_tags` -> Cassandra profiles and aggregate cube.
+
+Run: `.venv-flink/bin/python -m flink_jobs.user_tags_job` (PyFlink's local
+cluster; `make up` does this). Source and cube are Flink SQL (see sql.py);
+the Cassandra writers are Python (cassandra_writers.py).
+
+Exactly-once effect: checkpoints hold the Kafka offsets, the window state and
+the writers' unflushed rows; every Cassandra write is idempotent. On start the
+job restores the newest retained checkpoint, so a crash followed by `make up`
+resumes where the last checkpoint left off. Without any checkpoint it reads
+the topic from the earliest offset (replaying is harmless, see above).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import site
+import sys
+from pathlib import Path
+
+from common.logging import configure_logging
+from flink_jobs.config import JobSettings
+
+log = logging.getLogger("flink_jobs.user_tags_job")
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def newest_checkpoint(checkpoint_dir: Path) -> Path | None:
+    """The newest completed checkpoint (a chk-N directory with _metadata), if any."""
+    done = [p.parent for p in checkpoint_dir.glob("*/chk-*/_metadata")]
+    return max(done, key=lambda p: p.stat().st_mtime, default=None)
+
+
+def flink_configuration(s: JobSettings, restore_from: Path | str | None):
+    from pyflink.common import Configuration
+
+    jars = sorted(s.flink_connector_dir.glob("*.jar"))
+    if not jars:
+        raise SystemExit(f"no connector jars in {s.flink_connector_dir}; run `make up` (it resolves them)")
+    c = Configuration()
+    settings = {
+        "pipeline.name": "allezon-user-tags",
+        "pipeline.jars": ";".join(j.as_uri() for j in jars),
+        "parallelism.default": str(s.flink_parallelism),
+        # Python functions run inside the JVM (no per-record IPC); see docs.
+        "python.execution-mode": "thread",
+        "python.executable": sys.executable,
+        "python.client.executable": sys.executable,
+        "state.backend.type": s.flink_state_backend,
+        "state.checkpoints.dir": s.flink_checkpoint_dir.resolve().as_uri(),
+        "state.checkpoints.num-retained": "3",
+        "execution.checkpointing.interval": f"{s.flink_checkpoint_interval_ms} ms",
+        "execution.checkpointing.mode": "EXACTLY_ONCE",
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+        "execution.checkpointing.min-pause": "500 ms",
+        "restart-strategy.type": "exponential-delay",
+        "restart-strategy.exponential-delay.initial-backoff": "1 s",
+        "restart-strategy.exponential-delay.max-backoff": "30 s",
+        "taskmanager.memory.process.size": "1200m",
+        "python.fn-execution.bundle.time": "100",
+        "rest.bind-address": "127.0.0.1",
+    }
+    if restore_from:
+        settings["execution.savepoint.path"] = str(restore_from)
+    for key, value in settings.items():
+        c.set_string(key, value)
+    return c
+
+
+def build(s: JobSettings, restore_from: Path | str | None):
+    """The job graph, ready for `env.execute()`."""
+    from pyflink.common import Types
+    from pyflink.datastream import StreamExecutionEnvironment
+    from pyflink.table import StreamTableEnvironment
+
+    from flink_jobs import sql
+    from flink_jobs.cassandra_writers import AggregateWriter, ProfileWriter, shard_of
+
+    env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(s, restore_from))
+    t_env = StreamTableEnvironment.create(env)
+    for key, value in sql.cube_table_config(s).items():
+        t_env.get_config().set(key, value)
+    startup = "group-offsets" if restore_from else "earliest-offset"
+    t_env.execute_sql(sql.source_ddl(s, startup))
+
+    shards = s.writer_shards
+    cube = t_env.to_changelog_stream(t_env.sql_query(sql.cube_query()))
+    (
+        cube.key_by(lambda r: shard_of(f"{r[1]}|{r[2]}|{r[3]}|{r[4]}|{r[5]}", shards), key_type=Types.INT())
+        .process(AggregateWriter(s))
+        .name("cassandra-aggregates")
+        .uid("cassandra-aggregates")
+    )
+    profiles = t_env.to_data_stream(t_env.sql_query(sql.profile_query()))
+    (
+        profiles.key_by(lambda r: shard_of(r[0], shards), key_type=Types.INT())
+        .process(ProfileWriter(s))
+        .name("cassandra-profiles")
+        .uid("cassandra-profiles")
+    )
+    return env
+
+
+def _python_path_for_embedded_interpreter() -> None:
+    # Thread mode runs the Python functions in an interpreter embedded in the
+    # JVM; it imports this project and the virtualenv's packages from PYTHONPATH.
+    paths = [str(_REPO), *site.getsitepackages()]
+    existing = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths + ([existing] if existing else []))
+
+
+def main() -> None:
+    s = JobSettings()
+    configure_logging(s.log_level)
+    _python_path_for_embedded_interpreter()
+    s.flink_checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    restore_from = s.flink_restore_from or newest_checkpoint(s.flink_checkpoint_dir)
+    log.info("starting job topic=%s bootstrap=%s keyspace=%s restore_from=%s",
+             s.kafka_topic, s.kafka_bootstrap_servers, s.cassandra_keyspace, restore_from)
+    build(s, restore_from).execute("allezon-user-tags")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""The ingest API application factory: `uvicorn ingest_api.app:create_app --factory`."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from common.logging import configure_logging
+from common.problems import install_problem_handlers
+from ingest_api.config import IngestSettings
+from ingest_api.kafka_writer import KafkaWriter
+from ingest_api.routes import router
+
+
+def create_app(settings: IngestSettings | None = None) -> FastAPI:
+    settings = settings or IngestSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        writer = KafkaWriter(settings)
+        writer.start()
+        app.state.writer = writer
+        try:
+            yield
+        finally:
+            await run_in_threadpool(writer.close)
+
+    app = FastAPI(title="Allezon ingest API", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.include_router(router)
+    return app

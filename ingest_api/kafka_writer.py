@@ -1,0 +1,153 @@
+"""Writes tags to Kafka and reports, per tag, whether the broker acknowledged it.
+
+confluent-kafka (librdkafka) is used with acks=all and idempotence, so a
+retried batch is never duplicated in the log. `produce()` only queues; a
+background thread serves delivery reports and resolves the asyncio future of
+each tag. The request handler awaits that future: 204 only after the
+acknowledgement, 503 when the broker could not take the tag in time.
+
+librdkafka's own message timeout equals the acknowledgement deadline, so in
+the common case the outcome is known (delivered or failed) when we answer.
+A tag whose outcome is unknown at the deadline is answered 503; it may still
+land in the log later (documented in README: a 503 means "not acknowledged",
+a client retry may then store it twice — never a 204 for a lost tag).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from ingest_api.config import IngestSettings
+
+log = logging.getLogger(__name__)
+
+
+class LogUnavailable(Exception):
+    """Kafka did not acknowledge the tag within the deadline (answer 503)."""
+
+
+class KafkaWriter:
+    def __init__(self, settings: IngestSettings):
+        self._settings = settings
+        self._topic = settings.kafka_topic
+        self._producer: Producer | None = None
+        self._poller: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._ready_cache: tuple[float, bool] = (0.0, False)
+
+    # lifecycle -----------------------------------------------------------
+    def start(self) -> None:
+        s = self._settings
+        self._producer = Producer(
+            {
+                "bootstrap.servers": s.kafka_bootstrap_servers,
+                "client.id": "ingest-api",
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": s.ingest_linger_ms,
+                "message.timeout.ms": s.ingest_ack_timeout_ms,
+                "request.timeout.ms": max(s.ingest_ack_timeout_ms, 100),
+                "queue.buffering.max.messages": s.ingest_max_in_flight,
+                "socket.keepalive.enable": True,
+                "reconnect.backoff.max.ms": 1000,
+                "error_cb": self._on_client_error,
+            }
+        )
+        self._stopping.clear()
+        self._poller = threading.Thread(target=self._serve_delivery_reports, name="kafka-delivery", daemon=True)
+        self._poller.start()
+        log.info("kafka writer started topic=%s bootstrap=%s", self._topic, s.kafka_bootstrap_servers)
+
+    def close(self, flush_timeout_s: float = 5.0) -> None:
+        if self._producer is None:
+            return
+        remaining = self._producer.flush(flush_timeout_s)
+        if remaining:
+            log.error("kafka writer closed with %d tags not acknowledged topic=%s", remaining, self._topic)
+        self._stopping.set()
+        if self._poller is not None:
+            self._poller.join(timeout=2)
+        self._producer = None
+
+    def _serve_delivery_reports(self) -> None:
+        producer = self._producer
+        assert producer is not None
+        while not self._stopping.is_set():
+            producer.poll(0.05)
+
+    def _on_client_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            # Idempotence state is broken beyond repair for this client:
+            # readiness goes red so the orchestrator restarts the process.
+            log.critical("fatal kafka producer error: %s", err)
+            self._ready_cache = (float("inf"), False)
+        else:
+            log.warning("kafka client error: %s", err)
+
+    # writing ---------------------------------------------------------------
+    async def write(self, key: bytes, value: bytes, cookie: str) -> None:
+        """Return once the broker acknowledged the record; raise LogUnavailable otherwise."""
+        producer = self._producer
+        if producer is None:
+            raise LogUnavailable("writer not started")
+        loop = asyncio.get_running_loop()
+        acknowledged: asyncio.Future[None] = loop.create_future()
+
+        def on_delivery(err: KafkaError | None, msg) -> None:  # runs on the poller thread
+            loop.call_soon_threadsafe(_settle, acknowledged, err, msg, cookie)
+
+        try:
+            producer.produce(self._topic, value=value, key=key, on_delivery=on_delivery)
+        except BufferError:
+            raise LogUnavailable("too many tags awaiting acknowledgement") from None
+        except KafkaException as exc:
+            raise LogUnavailable(str(exc)) from None
+        grace_s = 0.03
+        try:
+            await asyncio.wait_for(acknowledged, self._settings.ingest_ack_timeout_ms / 1000 + grace_s)
+        except TimeoutError:
+            log.warning("no acknowledgement in time topic=%s cookie=%r", self._topic, cookie)
+            raise LogUnavailable("acknowledgement deadline passed") from None
+
+    # readiness -------------------------------------------------------------
+    def is_ready(self, timeout_s: float = 1.0) -> bool:
+        """True when the topic's metadata is reachable and every partition has a leader."""
+        checked_at, ready = self._ready_cache
+        now = time.monotonic()
+        if now - checked_at < 1.0 or checked_at == float("inf"):
+            return ready
+        ready = False
+        if self._producer is not None:
+            try:
+                meta = self._producer.list_topics(self._topic, timeout=timeout_s)
+                topic = meta.topics.get(self._topic)
+                ready = (
+                    topic is not None
+                    and topic.error is None
+                    and bool(topic.partitions)
+                    and all(p.leader >= 0 for p in topic.partitions.values())
+                )
+            except KafkaException as exc:
+                log.info("kafka not ready topic=%s: %s", self._topic, exc)
+        self._ready_cache = (now, ready)
+        return ready
+
+
+def _settle(fut: asyncio.Future, err: KafkaError | None, msg, cookie: str) -> None:
+    if fut.done():  # the request already gave up and answered 503
+        if err is None:
+            log.warning(
+                "tag acknowledged after its 503 topic=%s partition=%s offset=%s cookie=%r",
+                msg.topic(), msg.partition(), msg.offset(), cookie,
+            )
+        return
+    if err is None:
+        fut.set_result(None)
+    else:
+        log.warning("tag not acknowledged topic=%s cookie=%r: %s", msg.topic(), cookie, err)
+        fut.set_exception(LogUnavailable(str(err)))

@@ -1,0 +1,75 @@
+"""POST /user_tags (SPEC section 1) and the health checks."""
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from common.problems import Problem, problem_openapi, problem_response
+from common.tag import TagRejected, parse_user_tag, user_tag_json_schema
+from ingest_api.deps import SettingsDep, WriterDep
+from ingest_api.kafka_writer import LogUnavailable
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+_TAG_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": user_tag_json_schema()}},
+    }
+}
+
+
+async def read_body_capped(request: Request, limit: int) -> bytes:
+    """The request body, or 413 as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, f"The body is larger than {limit} bytes.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, f"The body is larger than {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/user_tags",
+    status_code=204,
+    response_class=Response,
+    summary="Add one user tag",
+    openapi_extra=_TAG_BODY,
+    responses={204: {"description": "Acknowledged by all in-sync Kafka replicas"}, **problem_openapi(400, 413, 503)},
+)
+async def add_user_tag(request: Request, settings: SettingsDep, writer: WriterDep) -> Response:
+    body = await read_body_capped(request, settings.ingest_max_body_bytes)
+    try:
+        tag = parse_user_tag(body)
+    except TagRejected as rejected:
+        raise Problem(400, rejected.detail, errors=rejected.errors) from None
+    key, value = tag.kafka_record()
+    try:
+        await writer.write(key, value, tag.cookie)
+    except LogUnavailable as exc:
+        raise Problem(
+            503,
+            f"The event log could not take the tag in time ({exc}); retry later.",
+            headers={"Retry-After": str(settings.ingest_retry_after_s)},
+        ) from None
+    return Response(status_code=204)
+
+
+@router.get("/health/live", summary="Liveness: the process answers")
+async def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/health/ready", summary="Readiness: Kafka reachable and the topic has leaders",
+            responses=problem_openapi(503))
+async def ready(writer: WriterDep) -> Response:
+    if await run_in_threadpool(writer.is_ready):
+        return Response(b'{"status":"ready"}', media_type="application/json")
+    return problem_response(503, "Kafka is not reachable or the topic has no leader.", headers={"Retry-After": "1"})

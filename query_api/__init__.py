@@ -1,0 +1,1 @@
+"""Where data is read: profiles and range aggregates served from Cassandra."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from cassandra import ConsistencyLevel
+from cassandra import ConsistencyLevel, InvalidRequest
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.query import tuple_factory
 
 from query_api.config import QuerySettings
+from query_api.store import AggregateStore, ProfileStore
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +21,7 @@ def build_cluster(settings: QuerySettings) -> Cluster:
         load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=settings.cassandra_local_dc)),
         consistency_level=ConsistencyLevel.name_to_value[settings.cassandra_consistency.upper()],
         request_timeout=settings.query_request_timeout_s,
+        row_factory=tuple_factory,
     )
     return Cluster(
         contact_points=settings.cassandra_hosts,
@@ -36,22 +39,32 @@ class CassandraReader:
         self.settings = settings
         self._cluster: Cluster | None = None
         self.session: Session | None = None
+        self.profiles: ProfileStore | None = None
+        self.aggregates: AggregateStore | None = None
         self._connector: asyncio.Task | None = None
 
     async def start(self) -> None:
         self._connector = asyncio.create_task(self._connect_until_up(), name="cassandra-connect")
 
     async def _connect_until_up(self) -> None:
+        """Connect to the keyspace and prepare every statement; retry until both work."""
         while self.session is None:
             cluster = build_cluster(self.settings)
             try:
-                self.session = await asyncio.to_thread(cluster.connect)
-                self._cluster = cluster
+                session = await asyncio.to_thread(cluster.connect, self.settings.cassandra_keyspace)
+                self.profiles = await asyncio.to_thread(ProfileStore.prepare, session)
+                self.aggregates = await asyncio.to_thread(AggregateStore.prepare, session)
+                self._cluster, self.session = cluster, session
                 log.info("connected to cassandra hosts=%s keyspace=%s", self.settings.cassandra_hosts,
                          self.settings.cassandra_keyspace)
-            except NoHostAvailable as exc:
+            except (NoHostAvailable, InvalidRequest) as exc:
                 cluster.shutdown()
-                log.warning("cassandra not reachable hosts=%s: %s", self.settings.cassandra_hosts, exc)
+                log.warning("cassandra not reachable or schema missing hosts=%s keyspace=%s: %s",
+                            self.settings.cassandra_hosts, self.settings.cassandra_keyspace, exc)
+                await asyncio.sleep(self.settings.query_connect_retry_s)
+            except Exception:
+                cluster.shutdown()
+                log.exception("unexpected error connecting to cassandra hosts=%s", self.settings.cassandra_hosts)
                 await asyncio.sleep(self.settings.query_connect_retry_s)
 
     async def close(self) -> None:
@@ -61,7 +74,7 @@ class CassandraReader:
             await asyncio.to_thread(self._cluster.shutdown)
 
     def is_ready(self) -> bool:
-        """Connected, and the keyspace exists (schema applied)."""
+        """Connected to the keyspace with every statement prepared, and a node is up."""
         if self.session is None or self._cluster is None:
             return False
-        return self.settings.cassandra_keyspace in self._cluster.metadata.keyspaces
+        return any(host.is_up for host in self._cluster.metadata.all_hosts())

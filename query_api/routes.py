@@ -1,12 +1,151 @@
-"""Health checks of the query API (profiles and aggregates arrive with issue [2 of 4])."""
+"""The query endpoints (SPEC sections 2 and 3) and the health checks."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated, Literal
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from common.problems import problem_openapi, problem_response
-from query_api.deps import ReaderDep
+from common.cube import BUCKET_MS, mask_of
+from common.problems import Problem, problem_openapi, problem_response
+from common.time_range import TimeRangeError, format_bucket, parse_time_range
+from query_api.debug import compare_with_expected
+from query_api.deps import ReaderDep, SettingsDep
 
+log = logging.getLogger(__name__)
 router = APIRouter()
+
+MAX_PROFILE_LIMIT = 200
+MAX_AGGREGATE_RANGE_MS = 24 * 3600 * 1000
+_DEBUG_BODY_LIMIT = 1024 * 1024
+_JSON = "application/json"
+
+_RANGE_DOC = "`<from>_<to>`, UTC without suffix, millisecond or second precision; start inclusive, end exclusive."
+
+
+def _single(request: Request, name: str, *, required: bool) -> str | None:
+    """A query parameter that must appear at most once."""
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise Problem(400, f"Query parameter {name!r} is repeated.", errors=[{"field": name, "message": "repeated"}])
+    if not values:
+        if required:
+            raise Problem(400, f"Query parameter {name!r} is required.", errors=[{"field": name, "message": "missing"}])
+        return None
+    return values[0]
+
+
+def _time_range(request: Request):
+    text = _single(request, "time_range", required=True)
+    try:
+        return parse_time_range(text)
+    except TimeRangeError as exc:
+        raise Problem(400, f"Invalid time_range: {exc}.", errors=[{"field": "time_range", "message": str(exc)}]) from None
+
+
+async def _debug_body(request: Request) -> bytes:
+    if request.method != "POST":
+        return b""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _DEBUG_BODY_LIMIT:
+            raise Problem(413, f"The body is larger than {_DEBUG_BODY_LIMIT} bytes.")
+    return body
+
+
+async def user_profile(
+    cookie: str,
+    request: Request,
+    reader: ReaderDep,
+    time_range: Annotated[str, Query(description=_RANGE_DOC)],
+    limit: Annotated[int, Query(ge=0, le=MAX_PROFILE_LIMIT)] = MAX_PROFILE_LIMIT,
+) -> Response:
+    tr = _time_range(request)
+    _single(request, "limit", required=False)
+    store = reader.profiles
+    if store is None:
+        raise Problem(503, "Cassandra is not reachable yet.", headers={"Retry-After": "1"})
+    views, buys = await asyncio.gather(
+        store.tags(cookie, "VIEW", tr.start_ms, tr.end_ms, limit),
+        store.tags(cookie, "BUY", tr.start_ms, tr.end_ms, limit),
+    )
+    # Stored tags are already canonical JSON: splice them, don't re-encode.
+    answer = b"".join((
+        b'{"cookie":', orjson.dumps(cookie),
+        b',"views":[', ",".join(views).encode(), b'],"buys":[', ",".join(buys).encode(), b"]}",
+    ))
+    compare_with_expected("user_profiles", await _debug_body(request), answer, f"cookie={cookie!r}")
+    return Response(answer, media_type=_JSON)
+
+
+async def aggregates(
+    request: Request,
+    reader: ReaderDep,
+    time_range: Annotated[str, Query(description=_RANGE_DOC + " Whole minutes, at most 24 h.")],
+    action: Literal["VIEW", "BUY"],
+    aggregates: Annotated[list[Literal["COUNT", "SUM_PRICE"]], Query(min_length=1)],
+    origin: str | None = None,
+    brand_id: str | None = None,
+    category_id: str | None = None,
+) -> Response:
+    tr = _time_range(request)
+    for name in ("action", "origin", "brand_id", "category_id"):
+        _single(request, name, required=False)
+    if tr.start_ms % BUCKET_MS or tr.end_ms % BUCKET_MS:
+        raise Problem(400, "time_range must start and end on whole minutes.",
+                      errors=[{"field": "time_range", "message": "not aligned to a minute"}])
+    if tr.duration_ms > MAX_AGGREGATE_RANGE_MS:
+        raise Problem(400, "time_range may span at most 24 hours.",
+                      errors=[{"field": "time_range", "message": "longer than 24 h"}])
+    if len(set(aggregates)) != len(aggregates):
+        raise Problem(400, "Each aggregate may be listed once.",
+                      errors=[{"field": "aggregates", "message": "repeated value"}])
+    store = reader.aggregates
+    if store is None:
+        raise Problem(503, "Cassandra is not reachable yet.", headers={"Retry-After": "1"})
+
+    mask = mask_of(origin, brand_id, category_id)
+    found = await store.buckets(action, mask, origin or "", brand_id or "", category_id or "", tr.start_ms, tr.end_ms)
+
+    filters = [(name, value) for name, value in (("origin", origin), ("brand_id", brand_id), ("category_id", category_id))
+               if value is not None]
+    columns = ["1m_bucket", "action", *(name for name, _ in filters), *(a.lower() for a in aggregates)]
+    fixed = [action, *(value for _, value in filters)]
+    pick = [0 if a == "COUNT" else 1 for a in aggregates]
+    rows = []
+    for bucket_ms in range(tr.start_ms, tr.end_ms, BUCKET_MS):
+        figures = found.get(bucket_ms, (0, 0))
+        rows.append([format_bucket(bucket_ms), *fixed, *(str(figures[i]) for i in pick)])
+    answer = orjson.dumps({"columns": columns, "rows": rows})
+    compare_with_expected("aggregates", await _debug_body(request), answer, f"query={request.url.query}")
+    return Response(answer, media_type=_JSON)
+
+
+# GET and POST answer alike; POST may carry the expected answer (debug mode).
+for _method in ("GET", "POST"):
+    router.add_api_route(
+        "/user_profiles/{cookie:path}", user_profile, methods=[_method],
+        operation_id=f"user_profile_{_method.lower()}",
+        summary="A user's newest tags per action in a time range",
+        responses={200: {"description": "The profile"}, **problem_openapi(400, 503)},
+    )
+    router.add_api_route(
+        "/aggregates", aggregates, methods=[_method],
+        operation_id=f"aggregates_{_method.lower()}",
+        summary="Count and/or sum of price per 1-minute bucket",
+        responses={200: {"description": "One row per bucket"}, **problem_openapi(400, 503)},
+    )
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/health/live", summary="Liveness: the process answers")
@@ -14,9 +153,9 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/health/ready", summary="Readiness: Cassandra session open and keyspace present",
+@router.get("/health/ready", summary="Readiness: Cassandra session open, statements prepared",
             responses=problem_openapi(503))
 async def ready(reader: ReaderDep) -> Response:
     if reader.is_ready():
-        return Response(b'{"status":"ready"}', media_type="application/json")
-    return problem_response(503, "Cassandra is not reachable or the keyspace is missing.", headers={"Retry-After": "1"})
+        return Response(b'{"status":"ready"}', media_type=_JSON)
+    return problem_response(503, "Cassandra is not reachable or the schema is missing.", headers={"Retry-After": "1"})

@@ -21,10 +21,9 @@ from flink_jobs.config import JobSettings
 SOURCE_TABLE = "user_tags"
 
 
-def source_ddl(s: JobSettings, startup_mode: str) -> str:
-    """Kafka source with the record envelope of common.tag plus partition/offset metadata."""
+def source_columns(s: JobSettings, position_columns: str) -> str:
+    """Columns of the record envelope (common.tag), event time and watermark."""
     return f"""
-CREATE TABLE {SOURCE_TABLE} (
   time_ms BIGINT,
   cookie STRING,
   action STRING,
@@ -33,11 +32,19 @@ CREATE TABLE {SOURCE_TABLE} (
   category_id STRING,
   price INT,
   tag STRING,
-  kafka_partition INT METADATA FROM 'partition' VIRTUAL,
-  kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL,
+  {position_columns},
   bucket_ms AS time_ms - MOD(MOD(time_ms, 60000) + 60000, 60000),
   ts AS TO_TIMESTAMP_LTZ(time_ms, 3),
-  WATERMARK FOR ts AS ts - INTERVAL '{s.watermark_out_of_orderness_ms / 1000:.3f}' SECOND
+  WATERMARK FOR ts AS ts - INTERVAL '{s.watermark_out_of_orderness_ms / 1000:.3f}' SECOND"""
+
+
+KAFKA_POSITION = "kafka_partition INT METADATA FROM 'partition' VIRTUAL,\n  kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL"
+
+
+def source_ddl(s: JobSettings, startup_mode: str) -> str:
+    """Kafka source with the record envelope plus the record's partition/offset."""
+    return f"""
+CREATE TABLE {SOURCE_TABLE} ({source_columns(s, KAFKA_POSITION)}
 ) WITH (
   'connector' = 'kafka',
   'topic' = '{_quote(s.kafka_topic)}',

@@ -11,6 +11,8 @@ class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
     """Environment of the stream job (defaults work for `make up`)."""
 
     flink_parallelism: int = Field(default=1, ge=1)
+    # Web UI and REST API of the local cluster (job status, metrics).
+    flink_rest_port: int = 8091
     kafka_group_id: str = "allezon-stream"
     # Directory with the Kafka connector jars (resolved from Maven Central by local_stack).
     flink_connector_dir: Path = _REPO / ".cache" / "artifacts" / "flink-connectors" / "lib"

@@ -60,6 +60,8 @@ def flink_configuration(s: JobSettings, restore_from: Path | str | None):
         "taskmanager.memory.process.size": "1200m",
         "python.fn-execution.bundle.time": "100",
         "rest.bind-address": "127.0.0.1",
+        "rest.address": "127.0.0.1",
+        "rest.port": str(s.flink_rest_port),
     }
     if restore_from:
         settings["execution.savepoint.path"] = str(restore_from)

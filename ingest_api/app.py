@@ -21,6 +21,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         configure_logging(settings.log_level)
         writer = KafkaWriter(settings)
         writer.start()
+        await run_in_threadpool(writer.warm_up)
         app.state.writer = writer
         try:
             yield

@@ -20,6 +20,8 @@ import logging
 import threading
 import time
 
+import orjson
+
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from ingest_api.config import IngestSettings
@@ -39,6 +41,7 @@ class KafkaWriter:
         self._poller: threading.Thread | None = None
         self._stopping = threading.Event()
         self._ready_cache: tuple[float, bool] = (0.0, False)
+        self._producer_id_assigned = False
 
     # lifecycle -----------------------------------------------------------
     def start(self) -> None:
@@ -56,12 +59,26 @@ class KafkaWriter:
                 "socket.keepalive.enable": True,
                 "reconnect.backoff.max.ms": 1000,
                 "error_cb": self._on_client_error,
+                # Statistics tell whether the idempotent producer has its
+                # producer id yet; until then a tag cannot be acknowledged.
+                "statistics.interval.ms": 500,
+                "stats_cb": self._on_statistics,
             }
         )
         self._stopping.clear()
         self._poller = threading.Thread(target=self._serve_delivery_reports, name="kafka-delivery", daemon=True)
         self._poller.start()
         log.info("kafka writer started topic=%s bootstrap=%s", self._topic, s.kafka_bootstrap_servers)
+
+    def warm_up(self, timeout_s: float = 5.0) -> None:
+        """Connect, learn the topic's leaders and let the idempotent producer get
+        its id now, so the first tag does not spend its deadline on that."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.is_ready(1.0, cached=False):
+                return
+            time.sleep(0.1)
+        log.warning("kafka not ready at start-up topic=%s; requests get 503 until it is", self._topic)
 
     def close(self, flush_timeout_s: float = 5.0) -> None:
         if self._producer is None:
@@ -79,6 +96,12 @@ class KafkaWriter:
         assert producer is not None
         while not self._stopping.is_set():
             producer.poll(0.05)
+
+    def _on_statistics(self, stats_json: str) -> None:
+        assigned = orjson.loads(stats_json).get("eos", {}).get("idemp_state") == "Assigned"
+        if assigned != self._producer_id_assigned:
+            log.info("idempotent producer id %s topic=%s", "assigned" if assigned else "lost", self._topic)
+        self._producer_id_assigned = assigned
 
     def _on_client_error(self, err: KafkaError) -> None:
         if err.fatal():
@@ -115,14 +138,14 @@ class KafkaWriter:
             raise LogUnavailable("acknowledgement deadline passed") from None
 
     # readiness -------------------------------------------------------------
-    def is_ready(self, timeout_s: float = 1.0) -> bool:
-        """True when the topic's metadata is reachable and every partition has a leader."""
+    def is_ready(self, timeout_s: float = 1.0, cached: bool = True) -> bool:
+        """True when the producer has its id and every partition of the topic has a leader."""
         checked_at, ready = self._ready_cache
         now = time.monotonic()
-        if now - checked_at < 1.0 or checked_at == float("inf"):
+        if checked_at == float("inf") or (cached and now - checked_at < 1.0):
             return ready
         ready = False
-        if self._producer is not None:
+        if self._producer is not None and self._producer_id_assigned:
             try:
                 meta = self._producer.list_topics(self._topic, timeout=timeout_s)
                 topic = meta.topics.get(self._topic)

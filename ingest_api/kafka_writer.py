@@ -21,7 +21,6 @@ import threading
 import time
 
 import orjson
-
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from ingest_api.config import IngestSettings

@@ -10,7 +10,8 @@ _REPO = Path(__file__).resolve().parent.parent
 class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
     """Environment of the stream job (defaults work for `make up`)."""
 
-    flink_parallelism: int = Field(default=1, ge=1)
+    # Unset: Flink's own default (1 locally; the operator's job.parallelism on Kubernetes).
+    flink_parallelism: int | None = Field(default=None, ge=1)
     # Web UI and REST API of the local cluster (job status, metrics).
     flink_rest_port: int = 8091
     kafka_group_id: str = "allezon-stream"

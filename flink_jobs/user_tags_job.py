@@ -42,7 +42,6 @@ def flink_configuration(s: JobSettings, restore_from: Path | str | None):
     settings = {
         "pipeline.name": "allezon-user-tags",
         "pipeline.jars": ";".join(j.as_uri() for j in jars),
-        "parallelism.default": str(s.flink_parallelism),
         # Python functions run inside the JVM (no per-record IPC); see docs.
         "python.execution-mode": "thread",
         "python.executable": sys.executable,
@@ -63,6 +62,8 @@ def flink_configuration(s: JobSettings, restore_from: Path | str | None):
         "rest.address": "127.0.0.1",
         "rest.port": str(s.flink_rest_port),
     }
+    if s.flink_parallelism is not None:
+        settings["parallelism.default"] = str(s.flink_parallelism)
     if restore_from:
         settings["execution.savepoint.path"] = str(restore_from)
     for key, value in settings.items():

@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
-# Creates .venv with the pinned API/test dependencies (requirements/api.lock).
-# Idempotent: does nothing when the lock has not changed since the last run.
+# Creates the two virtualenvs from their pinned, hashed locks:
+#   .venv        API services, local stack tooling, tests  (requirements/api.lock)
+#   .venv-flink  the PyFlink stream job                    (requirements/flink.lock)
+# Idempotent: a virtualenv whose lock has not changed since its last sync is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 UV_VERSION=0.13.9
-stamp=.venv/.lock.sha256
-want=$(cat requirements/api.lock pyproject.toml | sha256sum | cut -d' ' -f1)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
-.venv/bin/uv pip sync -q --python .venv/bin/python --require-hashes requirements/api.lock
-.venv/bin/uv pip install -q --python .venv/bin/python --no-deps --no-build-isolation -e . 2>/dev/null \
-  || .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
-echo "$want" > "$stamp"
+
+sync_venv() {  # <venv dir> <lock file> <install the project too: yes|no>
+  local venv=$1 lock=$2 project=$3
+  local stamp=$venv/.lock.sha256
+  local want
+  want=$(cat "$lock" pyproject.toml | sha256sum | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
+  echo "bootstrap: syncing $venv from $lock" >&2
+  [ -x "$venv/bin/python" ] || "$PY" -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
+  "$venv/bin/uv" pip sync -q --python "$venv/bin/python" --require-hashes "$lock"
+  if [ "$project" = yes ]; then
+    "$venv/bin/uv" pip install -q --python "$venv/bin/python" --no-deps -e .
+  fi
+  echo "$want" > "$stamp"
+}
+
+sync_venv .venv requirements/api.lock yes
+# The job imports the project from its checkout (PYTHONPATH), not as a package.
+sync_venv .venv-flink requirements/flink.lock no

@@ -1,0 +1,46 @@
+# Local development entry points. `make up` on a fresh clone sets everything up
+# (venv, Kafka and Cassandra jars, HAProxy) and starts the platform as local
+# processes; see local_stack/README.md.
+#
+# Variables: COMPONENT=<name> for `make logs`, ARGS="..." passed to the CLI
+# (e.g. make topic-tail ARGS="--last 5"), and every StackSettings variable
+# (KAFKA_PORT, CASSANDRA_HEAP, ALLEZON_RUN_DIR, ...) from the environment.
+
+SHELL := /bin/bash
+PYTHON := .venv/bin/python
+STACK := $(PYTHON) -m local_stack
+COMPONENT ?=
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help bootstrap prereqs up down status logs clean topic-tail test
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-11s %s\n", $$1, $$2}'
+
+bootstrap: ## create/refresh .venv from requirements/api.lock (no-op when unchanged)
+	@scripts/bootstrap.sh
+
+prereqs: ## check java 17+ and mvn, install haproxy if missing
+	@scripts/check_prereqs.sh
+
+up: bootstrap prereqs ## start Kafka, Cassandra, schema, APIs and the proxy; idempotent
+	@$(STACK) up $(ARGS)
+
+down: ## stop everything `up` started (data kept)
+	@if [ -x $(PYTHON) ]; then $(STACK) down $(ARGS); else echo "no .venv: nothing to stop"; fi
+
+status: ## components, pids, readiness, memory
+	@$(STACK) status || true
+
+logs: ## tail the logs (COMPONENT=kafka|cassandra|ingest-api|query-api|proxy, ARGS=-f to follow)
+	@$(STACK) logs $(COMPONENT) $(ARGS)
+
+clean: ## down + remove data and logs in .run (keeps the jar cache in .cache)
+	@if [ -x $(PYTHON) ]; then $(STACK) clean; else rm -rf .run; fi
+
+topic-tail: ## print the messages in the Kafka topic (ARGS="--last 5 --topic x")
+	@$(STACK) topic-tail $(ARGS)
+
+test: bootstrap prereqs ## run the test suite
+	@$(PYTHON) -m pytest $(ARGS)

@@ -1,0 +1,53 @@
+# syntax=docker/dockerfile:1.7
+#
+# One image for both HTTP services and the one-shot schema step:
+#   docker run IMAGE ingest    -> uvicorn ingest_api.app:create_app on :8081
+#   docker run IMAGE query     -> uvicorn query_api.app:create_app  on :8082
+#   docker run IMAGE schema    -> python -m local_stack schema (applies cql/*.cql)
+# Build from the repository root:
+#   docker build -f docker/api.Dockerfile -t allezon/api:dev .
+#
+# Dependencies come only from requirements/api.lock (hash-checked), then the
+# project itself with --no-deps, exactly as on a developer machine.
+
+ARG PYTHON_IMAGE=python:3.11.15-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY requirements/api.lock requirements/api.lock
+RUN pip install --require-hashes -r requirements/api.lock
+COPY pyproject.toml ./
+COPY common/ common/
+COPY ingest_api/ ingest_api/
+COPY query_api/ query_api/
+COPY local_stack/ local_stack/
+RUN pip install --no-deps . \
+ && python -c "import ingest_api.app, query_api.app, local_stack"
+
+FROM ${PYTHON_IMAGE}
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    LOG_LEVEL=INFO
+RUN groupadd --system --gid 10001 allezon \
+ && useradd --system --uid 10001 --gid allezon --home-dir /app --shell /usr/sbin/nologin allezon
+COPY --from=build /opt/venv /opt/venv
+# The sources stay in /app as well (the working directory is first on
+# sys.path for uvicorn and `python -m`), so anything that looks for files
+# next to the code -- cql/*.cql for the schema step -- finds them.
+WORKDIR /app
+COPY --from=build /src/common/ common/
+COPY --from=build /src/ingest_api/ ingest_api/
+COPY --from=build /src/query_api/ query_api/
+COPY --from=build /src/local_stack/ local_stack/
+COPY cql/ cql/
+COPY --chmod=0755 docker/api-entrypoint.sh /usr/local/bin/api-entrypoint
+USER 10001:10001
+EXPOSE 8081 8082
+ENTRYPOINT ["/usr/local/bin/api-entrypoint"]
+CMD ["help"]

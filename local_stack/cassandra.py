@@ -1,0 +1,229 @@
+"""A Cassandra 5.0 node run from cassandra-all and its Maven dependencies.
+
+There is no Cassandra 5.x binary tarball on Maven Central, so instead of
+bin/cassandra this module writes a minimal cassandra.yaml and logback.xml and
+starts org.apache.cassandra.service.CassandraDaemon with the JVM flags that
+the tarball's jvm17-server.options would have set.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import subprocess
+from pathlib import Path
+
+from local_stack import artifacts
+from local_stack.config import CassandraNodeSpec, StackSettings
+from local_stack.process import Component, ManagedProcess, StackError
+from local_stack.schema import connect
+
+log = logging.getLogger(__name__)
+
+# JPMS exports/opens needed by Cassandra 5.0 on JDK 17 (from its jvm17-server.options).
+JDK17_FLAGS = [
+    "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
+    "--add-exports", "java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
+    "--add-exports", "java.rmi/sun.rmi.registry=ALL-UNNAMED",
+    "--add-exports", "java.rmi/sun.rmi.server=ALL-UNNAMED",
+    "--add-exports", "java.sql/java.sql=ALL-UNNAMED",
+    "--add-exports", "java.base/java.lang.ref=ALL-UNNAMED",
+    "--add-exports", "jdk.unsupported/sun.misc=ALL-UNNAMED",
+    "--add-exports", "jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
+    "--add-exports", "jdk.attach/sun.tools.attach=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang.module=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.loader=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.reflect=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.math=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.module=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.util.jar=ALL-UNNAMED",
+    "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED",
+    "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens", "java.base/java.io=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens", "jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang=ALL-UNNAMED",
+    "--add-opens", "java.base/java.util=ALL-UNNAMED",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+]  # fmt: skip
+
+# Tools (nodetool) log warnings to stderr, not into the node's system log.
+NODETOOL_LOGBACK = """<configuration scan="false">
+  <appender name="STDERR" class="ch.qos.logback.core.ConsoleAppender">
+    <target>System.err</target>
+    <encoder><pattern>%-5level %msg%n</pattern></encoder>
+  </appender>
+  <root level="WARN"><appender-ref ref="STDERR"/></root>
+</configuration>
+"""
+
+
+class CassandraNode(Component):
+    def __init__(self, settings: StackSettings, node: CassandraNodeSpec | None = None) -> None:
+        self.settings = settings
+        self.node = node or settings.cassandra_nodes()[0]
+        self.name = "cassandra" if settings.cluster_size == 1 else f"cassandra-{self.node.node_id}"
+        self.ready_timeout_s = settings.start_timeout_s
+        self.stop_timeout_s = settings.stop_timeout_s
+        self.home = settings.run_dir / "cassandra" / f"node-{self.node.node_id}"
+        self.conf_dir = self.home / "conf"
+        self.yaml_file = self.conf_dir / "cassandra.yaml"
+        self.logback_file = self.conf_dir / "logback.xml"
+        self.nodetool_logback_file = self.conf_dir / "logback-tools.xml"
+        self.system_log = settings.run_dir / "logs" / f"{self.name}-system.log"
+        self.lib_dir = artifacts.lib_dir("cassandra", settings)
+        self.process = ManagedProcess(self.name, [], settings.run_dir)
+
+    # --- Component -------------------------------------------------------------
+    @property
+    def address(self) -> str:
+        return f"{self.node.host}:{self.node.native_port}"
+
+    @property
+    def log_files(self) -> list[Path]:
+        return [self.system_log]
+
+    def ports(self) -> list[tuple[str, int]]:
+        n = self.node
+        return [(n.host, n.native_port), (n.host, n.storage_port), ("127.0.0.1", n.jmx_port)]
+
+    def java_argv(self) -> list[str]:
+        heap = artifacts.heap_mib(self.settings.cassandra_heap)
+        return [
+            artifacts.java_executable(),
+            f"-Xms{heap}m",
+            f"-Xmx{heap}m",
+            "-Xss256k",
+            "-XX:+UseG1GC",
+            "-XX:+ParallelRefProcEnabled",
+            "-XX:MaxTenuringThreshold=1",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true",
+            "-Djdk.attach.allowAttachSelf=true",
+            *JDK17_FLAGS,
+            f"-javaagent:{self.lib_dir}/jamm-0.4.0.jar",
+            f"-Dcassandra.config=file://{self.yaml_file}",
+            f"-Dlogback.configurationFile=file://{self.logback_file}",
+            f"-Dcassandra.storagedir={self.home}",
+            f"-Dcassandra.logdir={self.system_log.parent}",
+            f"-Dcassandra.jmx.local.port={self.node.jmx_port}",
+            "-Dcassandra-foreground=yes",
+            "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+            "-Dcassandra.ring_delay_ms=1000",
+            "-Dcassandra.superuser_setup_delay_ms=0",
+            "-cp",
+            f"{self.lib_dir}/*",
+            "org.apache.cassandra.service.CassandraDaemon",
+        ]
+
+    def prepare(self) -> None:
+        lib = artifacts.resolve("cassandra", self.settings)
+        if not (lib / "jamm-0.4.0.jar").is_file():
+            raise StackError(f"{self.name}: jamm-0.4.0.jar (the -javaagent) missing from {lib}; pom changed?")
+        for sub in ("conf", "data", "commitlog", "saved_caches", "hints", "cdc_raw"):
+            (self.home / sub).mkdir(parents=True, exist_ok=True)
+        self.yaml_file.write_text(self.cassandra_yaml())
+        self.logback_file.write_text(self.logback_xml())
+        self.nodetool_logback_file.write_text(NODETOOL_LOGBACK)
+        self.process.argv = self.java_argv()
+
+    def ready(self) -> bool:
+        with socket.create_connection((self.node.host, self.node.native_port), timeout=1.0):
+            pass
+        cluster, session = connect([self.node.host], self.node.native_port, timeout=5.0)
+        try:
+            row = session.execute("SELECT release_version FROM system.local").one()
+            return row is not None and bool(row.release_version)
+        finally:
+            cluster.shutdown()
+
+    # --- configuration -------------------------------------------------------------
+    def cassandra_yaml(self) -> str:
+        s, n, home = self.settings, self.node, self.home
+        seeds = ",".join(f"{x.host}:{x.storage_port}" for x in s.cassandra_nodes()[:3])
+        return f"""# Written by local_stack/cassandra.py; regenerated on every start.
+cluster_name: allezon-local
+num_tokens: 16
+allocate_tokens_for_local_replication_factor: {s.replication_factor}
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+# A fresh cluster: no compatibility with 4.x sstables/messaging needed.
+storage_compatibility_mode: NONE
+
+data_file_directories:
+  - {home}/data
+commitlog_directory: {home}/commitlog
+saved_caches_directory: {home}/saved_caches
+hints_directory: {home}/hints
+cdc_raw_directory: {home}/cdc_raw
+
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+commitlog_segment_size: 32MiB
+
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "{seeds}"
+listen_address: {n.host}
+rpc_address: {n.host}
+storage_port: {n.storage_port}
+native_transport_port: {n.native_port}
+start_native_transport: true
+endpoint_snitch: SimpleSnitch
+
+# Small machine (2 cores shared with Kafka, Flink and the APIs).
+concurrent_reads: 16
+concurrent_writes: 16
+concurrent_counter_writes: 8
+concurrent_compactors: 1
+memtable_flush_writers: 1
+# Tests drop one keyspace each: no snapshot per dropped table.
+auto_snapshot: false
+"""
+
+    def logback_xml(self) -> str:
+        logfile = self.system_log
+        return f"""<!-- Written by local_stack/cassandra.py. -->
+<configuration scan="false">
+  <appender name="FILE" class="ch.qos.logback.core.rolling.RollingFileAppender">
+    <file>{logfile}</file>
+    <rollingPolicy class="ch.qos.logback.core.rolling.FixedWindowRollingPolicy">
+      <fileNamePattern>{logfile}.%i</fileNamePattern>
+      <minIndex>1</minIndex>
+      <maxIndex>5</maxIndex>
+    </rollingPolicy>
+    <triggeringPolicy class="ch.qos.logback.core.rolling.SizeBasedTriggeringPolicy">
+      <maxFileSize>20MB</maxFileSize>
+    </triggeringPolicy>
+    <encoder>
+      <pattern>%-5level [%thread] %date{{ISO8601}} %F:%L - %msg%n</pattern>
+    </encoder>
+  </appender>
+  <root level="INFO">
+    <appender-ref ref="FILE"/>
+  </root>
+</configuration>
+"""
+
+    # --- tools -------------------------------------------------------------------------
+    def nodetool(self, *args: str, timeout: float = 120.0) -> str:
+        """Run `nodetool <args>` against this node over JMX (e.g. "flush", "drain", "status")."""
+        argv = [
+            artifacts.java_executable(),
+            "-Xmx128m",
+            *JDK17_FLAGS,
+            f"-Dlogback.configurationFile=file://{self.nodetool_logback_file}",
+            "-cp",
+            f"{self.lib_dir}/*",
+            "org.apache.cassandra.tools.NodeTool",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.node.jmx_port),
+            *args,
+        ]
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise StackError(f"nodetool {' '.join(args)} failed: {result.stdout}{result.stderr}")
+        return result.stdout

@@ -1,0 +1,208 @@
+"""`python -m local_stack up|down|status|logs|clean|topic-tail` (what the Makefile runs)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from typing import TextIO
+
+from local_stack.config import StackSettings
+from local_stack.process import NotReadyError, StackError, tail_file
+
+log = logging.getLogger("local_stack")
+
+
+def _stack(settings: StackSettings | None = None):  # type: ignore[no-untyped-def]
+    from local_stack.stack import Stack
+
+    return Stack(settings or StackSettings())
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    stack = _stack()
+    started = time.monotonic()
+    try:
+        stack.up(args.components or None)
+    except NotReadyError as exc:
+        print(f"\nERROR: {exc}\n\n{exc.log_tail}", file=sys.stderr)
+        print("\nThe other components were left as they are; `make down` stops them.", file=sys.stderr)
+        return 1
+    s = stack.settings
+    print(f"\nLocal stack is up ({time.monotonic() - started:.1f} s). Run dir: {s.run_dir}")
+    selected = {c.name for c in stack._select(args.components or None)}
+    rows = [
+        ("front door", stack.proxy.name, f"{stack.proxy.base_url}  (POST /user_tags, /user_profiles/..., /aggregates)"),
+        ("ingest API", stack.ingest_api.name, stack.ingest_api.address),
+        ("query API", stack.query_api.name, stack.query_api.address),
+        ("Kafka", stack.kafka.name, f"{s.kafka_bootstrap_servers}  topic {s.kafka_topic}"),
+        ("Cassandra", stack.cassandra.name, f"{stack.cassandra.address}  keyspace {s.cassandra_keyspace}"),
+    ]
+    for label, name, address in rows:
+        if name in selected:
+            print(f"  {label:<11} {address}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    stopped = _stack().down(args.components or None)
+    print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    stack = _stack()
+    stack.clean()
+    print(f"stopped everything and removed the data in {stack.settings.run_dir} (artifact cache kept)")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    rows = _stack().status()
+    header = f"{'COMPONENT':<12} {'PID':>7} {'STATE':<6} {'READY':<6} {'RSS MB':>7}  ADDRESS"
+    print(header, file=out)
+    for r in rows:
+        rss = f"{r.rss_mb:.0f}" if r.rss_mb is not None else "-"
+        print(
+            f"{r.name:<12} {r.pid or '-':>7} {'up' if r.running else 'down':<6} "
+            f"{'yes' if r.ready else 'no':<6} {rss:>7}  {r.address}",
+            file=out,
+        )
+    return 0 if all(r.ready for r in rows) else 3
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    stack = _stack()
+    components = [stack.get(args.component)] if args.component else stack.components()
+    files = [p for c in components for p in (c.process.log_file, *c.log_files) if p.exists()]
+    if not files:
+        print("no log files yet", file=sys.stderr)
+        return 1
+    if args.follow:
+        os.execvp("tail", ["tail", "-n", str(args.lines), "-F", *map(str, files)])
+    for path in files:
+        print(f"==> {path} <==")
+        print(tail_file(path, args.lines))
+        print()
+    return 0
+
+
+def cmd_topic_tail(args: argparse.Namespace) -> int:
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+    from local_stack.kafka import _quiet_logger
+
+    settings = StackSettings()
+    topic = args.topic or settings.kafka_topic
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": f"local-stack-topic-tail-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "logger": _quiet_logger(),
+        }
+    )
+    try:
+        try:
+            metadata = consumer.list_topics(topic, timeout=5)
+        except Exception as exc:  # noqa: BLE001
+            print(f"cannot reach Kafka at {settings.kafka_bootstrap_servers}: {exc}", file=sys.stderr)
+            return 1
+        meta = metadata.topics.get(topic)
+        if meta is None or meta.error is not None:
+            print(f"topic {topic} not found ({meta.error if meta else 'no metadata'})", file=sys.stderr)
+            return 1
+        ends: dict[int, int] = {}
+        assignment = []
+        for partition in sorted(meta.partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)
+            if high > low:
+                start = low if args.last is None else max(low, high - args.last)
+                assignment.append(TopicPartition(topic, partition, start))
+                ends[partition] = high
+        total = sum(ends[tp.partition] - tp.offset for tp in assignment)
+        print(f"topic {topic}: {len(meta.partitions)} partitions, reading {total} message(s)")
+        if not assignment:
+            return 0
+        consumer.assign(assignment)
+        pending, seen = set(ends), 0
+        deadline = time.monotonic() + args.timeout
+        while pending and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    pending.discard(msg.partition())
+                else:
+                    print(f"error: {msg.error()}", file=sys.stderr)
+                continue
+            seen += 1
+            key = msg.key().decode("utf-8", "replace") if msg.key() is not None else None
+            value = msg.value().decode("utf-8", "replace") if msg.value() is not None else None
+            print(f"key={key!r} partition={msg.partition()} offset={msg.offset()} value={value}")
+            if msg.offset() >= ends[msg.partition()] - 1:
+                pending.discard(msg.partition())
+        if pending:
+            print(f"timed out after {args.timeout:.0f} s with {seen} message(s) read", file=sys.stderr)
+            return 2
+        return 0
+    finally:
+        consumer.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m local_stack", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start everything (or the named components) and wait until ready")
+    up.add_argument("components", nargs="*", help="e.g. kafka cassandra (default: all)")
+    up.set_defaults(func=cmd_up)
+
+    down = sub.add_parser("down", help="stop what `up` started (data is kept)")
+    down.add_argument("components", nargs="*")
+    down.set_defaults(func=cmd_down)
+
+    sub.add_parser("status", help="table of components, pids, readiness, memory").set_defaults(func=cmd_status)
+    sub.add_parser("clean", help="down + remove data and logs (keeps the jar cache)").set_defaults(func=cmd_clean)
+
+    logs = sub.add_parser("logs", help="tail the log files")
+    logs.add_argument("component", nargs="?")
+    logs.add_argument("-n", "--lines", type=int, default=40)
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.set_defaults(func=cmd_logs)
+
+    tail = sub.add_parser("topic-tail", help="print the messages in the topic (key, partition, offset, value)")
+    tail.add_argument("--topic", help="default: KAFKA_TOPIC (user_tags)")
+    tail.add_argument("--last", type=int, help="only the last N messages of each partition")
+    tail.add_argument("--timeout", type=float, default=15.0, help="seconds (default 15)")
+    tail.set_defaults(func=cmd_topic_tail)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    # The Cassandra driver is chatty about connection attempts while a node starts.
+    logging.getLogger("cassandra").setLevel(logging.ERROR)
+    try:
+        return int(args.func(args) or 0)
+    except (StackError, KeyError, ValueError) as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

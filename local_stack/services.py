@@ -1,0 +1,127 @@
+"""Processes of the platform itself: the two API services (and, later, the Flink job).
+
+`Service` is a generic component: a command, extra environment and a readiness
+check. The API services are `UvicornService`s whose readiness is
+GET /health/ready answering 200. The stream job (issue 2) will be a `Service`
+too: see `flink_job_placeholder` for where it plugs in.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from local_stack.config import REPO_ROOT, StackSettings
+from local_stack.process import Component, ManagedProcess
+
+log = logging.getLogger(__name__)
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """True when GET url answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - local URLs only
+            return response.status == 200
+    except urllib.error.HTTPError:
+        return False
+
+
+class Service(Component):
+    """A process given by its argv, environment and readiness check."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        settings: StackSettings,
+        ready: Callable[[], bool],
+        env: Mapping[str, str] | None = None,
+        listen: Sequence[tuple[str, int]] = (),
+        address: str = "",
+        cwd: Path = REPO_ROOT,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.ready_timeout_s = settings.start_timeout_s
+        self.stop_timeout_s = min(settings.stop_timeout_s, 30.0)
+        self._ready = ready
+        self._listen = list(listen)
+        self._address = address
+        self.process = ManagedProcess(name, list(argv), settings.run_dir, env=dict(env or {}), cwd=cwd)
+
+    @property
+    def address(self) -> str:
+        return self._address
+
+    def ports(self) -> list[tuple[str, int]]:
+        return self._listen
+
+    def ready(self) -> bool:
+        return self._ready()
+
+
+class UvicornService(Service):
+    """`uvicorn <app> --factory` on host:port; ready when /health/ready answers 200."""
+
+    def __init__(self, name: str, app: str, port: int, settings: StackSettings) -> None:
+        host = settings.host
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--factory",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            # Longer than HAProxy's idle pool, so the proxy never reuses a
+            # connection uvicorn is about to close.
+            "--timeout-keep-alive",
+            "75",
+        ]
+        env = {**settings.service_env(), "PYTHONUNBUFFERED": "1"}
+        self.base_url = f"http://{host}:{port}"
+        super().__init__(
+            name,
+            argv,
+            settings,
+            ready=lambda: http_ok(f"{self.base_url}/health/ready"),
+            env=env,
+            listen=[(host, port)],
+            address=self.base_url,
+        )
+
+
+def ingest_api(settings: StackSettings) -> UvicornService:
+    return UvicornService("ingest-api", settings.ingest_app, settings.ingest_port, settings)
+
+
+def query_api(settings: StackSettings) -> UvicornService:
+    return UvicornService("query-api", settings.query_app, settings.query_port, settings)
+
+
+def flink_job_placeholder(settings: StackSettings) -> Service | None:
+    """Issue 2 (stream job) plugs in here; until then the stack has no stream job.
+
+    Expected shape once implemented:
+        Service(
+            "flink-job",
+            argv=[<.venv-flink python>, "-m", "flink_jobs.user_tags_job", ...],
+            settings=settings,
+            env={**settings.service_env(), "FLINK_CHECKPOINT_DIR": str(settings.run_dir / "flink")},
+            ready=<job RUNNING, e.g. the REST API /jobs/overview or a marker the job writes>,
+        )
+    and local_stack.stack.Stack.components() lists it after Kafka, Cassandra and
+    the schema (it consumes the topic, writes the tables) and before the APIs.
+    """
+    return None

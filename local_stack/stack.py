@@ -1,0 +1,221 @@
+"""The whole local platform: which components, in which order, and what runs between them.
+
+    stack = Stack(StackSettings())            # or .shifted(10_000, run_dir=tmp)
+    stack.up()                                 # everything, as `make up`
+    stack.up(["kafka", "cassandra"])           # only the infrastructure (test fixtures)
+    stack.down()
+
+Start order: Kafka and Cassandra start together and are awaited together;
+then the topic is created and the schema applied; then the stream job (issue 2,
+not yet present), the two APIs (together), and the proxy. `down` stops in the
+reverse order (Kafka and Cassandra again together) and keeps all data.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from cassandra.cluster import Session
+
+from local_stack import artifacts, schema
+from local_stack.cassandra import CassandraNode
+from local_stack.config import StackSettings
+from local_stack.kafka import KafkaBroker
+from local_stack.process import Component
+from local_stack.proxy import HAProxy
+from local_stack.services import Service, flink_job_placeholder, ingest_api, query_api
+
+log = logging.getLogger(__name__)
+
+# Sub-directories of the run dir that `clean` removes.
+RUN_SUBDIRS = ("kafka", "cassandra", "haproxy", "flink", "logs", "pids")
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    pid: int | None
+    running: bool
+    ready: bool
+    rss_mb: float | None
+    address: str
+
+
+class Stack:
+    def __init__(self, settings: StackSettings | None = None) -> None:
+        self.settings = settings or StackSettings()
+        s = self.settings
+        self.kafka_brokers = [KafkaBroker(s, node) for node in s.kafka_nodes()]
+        self.cassandra_nodes = [CassandraNode(s, node) for node in s.cassandra_nodes()]
+        self.flink_job: Service | None = flink_job_placeholder(s)
+        self.ingest_api = ingest_api(s)
+        self.query_api = query_api(s)
+        self.proxy = HAProxy(s)
+
+    # --- lookup --------------------------------------------------------------------
+    @property
+    def kafka(self) -> KafkaBroker:
+        return self.kafka_brokers[0]
+
+    @property
+    def cassandra(self) -> CassandraNode:
+        return self.cassandra_nodes[0]
+
+    @property
+    def infrastructure(self) -> list[Component]:
+        return [*self.kafka_brokers, *self.cassandra_nodes]
+
+    @property
+    def apps(self) -> list[Component]:
+        return [c for c in (self.flink_job, self.ingest_api, self.query_api) if c is not None]
+
+    def components(self) -> list[Component]:
+        """Every component, in start order."""
+        return [*self.infrastructure, *self.apps, self.proxy]
+
+    def get(self, name: str) -> Component:
+        for component in self.components():
+            if component.name == name:
+                return component
+        raise KeyError(f"no component {name!r}; known: {', '.join(c.name for c in self.components())}")
+
+    def _select(self, names: Iterable[str] | None) -> list[Component]:
+        if names is None:
+            return self.components()
+        wanted = set()
+        for name in names:
+            # "kafka" / "cassandra" also select every node of a bigger cluster.
+            matches = [c for c in self.components() if c.name == name or c.name.startswith(f"{name}-")]
+            if not matches:
+                self.get(name)  # raises KeyError with the known names
+            wanted.update(c.name for c in matches)
+        return [c for c in self.components() if c.name in wanted]
+
+    # --- lifecycle -------------------------------------------------------------------
+    def up(
+        self,
+        names: Iterable[str] | None = None,
+        *,
+        create_topic: bool = True,
+        apply_schema: bool = True,
+        timeout: float | None = None,
+    ) -> None:
+        """Start the selected components (default: all) and wait until each is ready.
+
+        Running components are left alone and only re-checked. Creates the
+        topic when Kafka is selected and applies cql/ when Cassandra is.
+        Raises NotReadyError (with the log tail) or StackError.
+        """
+        selected = self._select(names)
+        infra = [c for c in self.infrastructure if c in selected]
+        # Jars first, one component at a time (Maven's local repository is shared).
+        if any(isinstance(c, KafkaBroker) for c in infra):
+            artifacts.resolve("kafka", self.settings)
+        if any(isinstance(c, CassandraNode) for c in infra):
+            artifacts.resolve("cassandra", self.settings)
+        # Cassandra first: it takes longest, and Kafka's storage format runs a JVM meanwhile.
+        for component in sorted(infra, key=lambda c: not isinstance(c, CassandraNode)):
+            component.start()
+        for component in infra:
+            component.wait_ready(timeout)
+        if create_topic and any(c in selected for c in self.kafka_brokers):
+            self.kafka.create_topic(self.settings.kafka_topic)
+        if apply_schema and any(c in selected for c in self.cassandra_nodes):
+            schema.apply_schema(
+                self.settings.cassandra_contact_points,
+                self.settings.cassandra_keyspace,
+                self.settings.replication_factor,
+                port=self.settings.cassandra_port,
+            )
+        apps = [c for c in self.apps if c in selected]
+        for component in apps:
+            component.start()
+        for component in apps:
+            component.wait_ready(timeout)
+        if self.proxy in selected:
+            self.proxy.start()
+            self.proxy.wait_ready(timeout)
+
+    def down(self, names: Iterable[str] | None = None) -> list[str]:
+        """Stop the selected components (default: all) in reverse start order; keeps data.
+
+        Returns the names of the components that were running.
+        """
+        selected = self._select(names)
+        stopped: list[str] = []
+        # The proxy first (no new requests), then the apps, then Kafka and Cassandra;
+        # the members of each group stop concurrently.
+        for group in ([self.proxy], self.apps, self.infrastructure):
+            members = [c for c in group if c in selected]
+            if not members:
+                continue
+            with ThreadPoolExecutor(max_workers=len(members)) as pool:
+                for component, was_running in zip(members, pool.map(lambda c: c.stop(), members), strict=True):
+                    if was_running:
+                        stopped.append(component.name)
+        return stopped
+
+    def kill(self, name: str) -> bool:
+        """SIGKILL one component (crash tests)."""
+        return self.get(name).kill()
+
+    def restart(self, name: str, timeout: float | None = None) -> None:
+        component = self.get(name)
+        component.stop()
+        component.start()
+        component.wait_ready(timeout)
+
+    def status(self) -> list[ComponentStatus]:
+        rows = []
+        for component in self.components():
+            pid = component.process.pid
+            rows.append(
+                ComponentStatus(
+                    name=component.name,
+                    pid=pid,
+                    running=pid is not None,
+                    ready=component.check_ready() if pid is not None else False,
+                    rss_mb=component.process.rss_mb() if pid is not None else None,
+                    address=component.address,
+                )
+            )
+        return rows
+
+    def clean(self) -> None:
+        """down, then remove the run dir's data, configuration and logs (not the artifact cache)."""
+        self.down()
+        run_dir = self.settings.run_dir
+        for sub in RUN_SUBDIRS:
+            shutil.rmtree(run_dir / sub, ignore_errors=True)
+        try:
+            run_dir.rmdir()
+        except OSError:
+            pass
+        log.info("removed the data in %s", run_dir)
+
+    # --- helpers for tests ----------------------------------------------------------------
+    @property
+    def kafka_bootstrap_servers(self) -> str:
+        return self.settings.kafka_bootstrap_servers
+
+    @contextmanager
+    def cassandra_session(self, keyspace: str | None = None) -> Iterator[Session]:
+        with schema.session_for(self.settings.cassandra_contact_points, self.settings.cassandra_port, keyspace) as s:
+            yield s
+
+    def apply_schema(self, keyspace: str | None = None) -> int:
+        return schema.apply_schema(
+            self.settings.cassandra_contact_points,
+            keyspace or self.settings.cassandra_keyspace,
+            self.settings.replication_factor,
+            port=self.settings.cassandra_port,
+        )
+
+    def drop_keyspace(self, keyspace: str) -> None:
+        schema.drop_keyspace(self.settings.cassandra_contact_points, keyspace, port=self.settings.cassandra_port)
+

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Checks (and where possible installs) what the local stack needs outside the
+# venv: a JDK 17+ `java`, Apache Maven `mvn`, and HAProxy (installed from the
+# Debian archive when missing). Idempotent and quiet when all is present.
+set -euo pipefail
+
+fail() { echo "error: $*" >&2; exit 1; }
+
+command -v java >/dev/null 2>&1 \
+  || fail "java not found: install a JDK 17+ (Debian: apt-get install -y openjdk-17-jdk-headless)"
+java_major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
+[ "${java_major:-0}" -ge 17 ] 2>/dev/null \
+  || fail "java ${java_major:-?} found, need 17 or newer (Cassandra 5 and Kafka 4 run on JDK 17)"
+
+command -v mvn >/dev/null 2>&1 \
+  || fail "mvn not found: install Apache Maven (Debian: apt-get install -y maven); it fetches the Kafka and Cassandra jars"
+
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+  echo "haproxy not found: installing it from the Debian archive" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || fail "haproxy missing and not root: run 'apt-get install -y haproxy' as root"
+    SUDO=sudo
+  fi
+  command -v apt-get >/dev/null 2>&1 || fail "haproxy missing and no apt-get: install HAProxy 2.6+ yourself"
+  # The package's own service is not used (the stack runs its own haproxy process).
+  if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy >/dev/null; then
+    $SUDO apt-get update -q >/dev/null
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy >/dev/null
+  fi
+fi

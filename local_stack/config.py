@@ -36,6 +36,7 @@ _PORT_FIELDS = (
     "ingest_port",
     "query_port",
     "front_port",
+    "flink_rest_port",
 )
 
 
@@ -120,6 +121,13 @@ class StackSettings(BaseSettings):
     ingest_app: str = "ingest_api.app:create_app"
     query_app: str = "query_api.app:create_app"
     log_level: str = "INFO"
+
+    # --- stream job ----------------------------------------------------------------
+    # Set to false to run the platform without the stream job (e.g. to submit
+    # a changed job by hand).
+    flink_job_enabled: bool = True
+    # Web UI / REST API of the job's local Flink cluster.
+    flink_rest_port: int = 8091
 
     # --- timeouts (seconds) ---------------------------------------------------------
     start_timeout_s: float = Field(default=180.0, gt=0)

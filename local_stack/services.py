@@ -1,13 +1,14 @@
-"""Processes of the platform itself: the two API services (and, later, the Flink job).
+"""Processes of the platform itself: the stream job and the two API services.
 
 `Service` is a generic component: a command, extra environment and a readiness
 check. The API services are `UvicornService`s whose readiness is
-GET /health/ready answering 200. The stream job (issue 2) will be a `Service`
-too: see `flink_job_placeholder` for where it plugs in.
+GET /health/ready answering 200; the stream job is ready when its local Flink
+cluster reports every task RUNNING.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import urllib.error
@@ -110,18 +111,45 @@ def query_api(settings: StackSettings) -> UvicornService:
     return UvicornService("query-api", settings.query_app, settings.query_port, settings)
 
 
-def flink_job_placeholder(settings: StackSettings) -> Service | None:
-    """Issue 2 (stream job) plugs in here; until then the stack has no stream job.
+def flink_job_running(rest_url: str, timeout: float = 2.0) -> bool:
+    """True when the local Flink cluster runs a job whose every task is RUNNING."""
+    try:
+        with urllib.request.urlopen(f"{rest_url}/jobs/overview", timeout=timeout) as response:  # noqa: S310
+            jobs = json.load(response).get("jobs", [])
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+    for job in jobs:
+        tasks = job.get("tasks", {})
+        if job.get("state") == "RUNNING" and tasks.get("total", 0) > 0 and tasks.get("running") == tasks.get("total"):
+            return True
+    return False
 
-    Expected shape once implemented:
-        Service(
-            "flink-job",
-            argv=[<.venv-flink python>, "-m", "flink_jobs.user_tags_job", ...],
-            settings=settings,
-            env={**settings.service_env(), "FLINK_CHECKPOINT_DIR": str(settings.run_dir / "flink")},
-            ready=<job RUNNING, e.g. the REST API /jobs/overview or a marker the job writes>,
-        )
-    and local_stack.stack.Stack.components() lists it after Kafka, Cassandra and
-    the schema (it consumes the topic, writes the tables) and before the APIs.
+
+def flink_job(settings: StackSettings) -> Service | None:
+    """The stream job on PyFlink's local cluster, in its own virtualenv.
+
+    Checkpoints live in the run dir; the job restores the newest one when it
+    starts, so `make up` after a crash resumes from its last checkpoint.
     """
-    return None
+    if not settings.flink_job_enabled:
+        return None
+    from local_stack import artifacts
+
+    python = REPO_ROOT / ".venv-flink" / "bin" / "python"
+    rest_url = f"http://{settings.host}:{settings.flink_rest_port}"
+    env = {
+        **settings.service_env(),
+        "PYTHONUNBUFFERED": "1",
+        "FLINK_CONNECTOR_DIR": str(artifacts.lib_dir("flink-connectors", settings)),
+        "FLINK_CHECKPOINT_DIR": str(settings.run_dir / "flink" / "checkpoints"),
+        "FLINK_REST_PORT": str(settings.flink_rest_port),
+    }
+    return Service(
+        "flink-job",
+        [str(python), "-m", "flink_jobs.user_tags_job"],
+        settings,
+        ready=lambda: flink_job_running(rest_url),
+        env=env,
+        listen=[(settings.host, settings.flink_rest_port)],
+        address=rest_url,
+    )

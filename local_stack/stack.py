@@ -6,8 +6,8 @@
     stack.down()
 
 Start order: Kafka and Cassandra start together and are awaited together;
-then the topic is created and the schema applied; then the stream job (issue 2,
-not yet present), the two APIs (together), and the proxy. `down` stops in the
+then the topic is created and the schema applied; then the stream job, the two
+APIs (all three together), and the proxy. `down` stops in the
 reverse order (Kafka and Cassandra again together) and keeps all data.
 """
 
@@ -28,7 +28,7 @@ from local_stack.config import StackSettings
 from local_stack.kafka import KafkaBroker
 from local_stack.process import Component
 from local_stack.proxy import HAProxy
-from local_stack.services import Service, flink_job_placeholder, ingest_api, query_api
+from local_stack.services import Service, flink_job, ingest_api, query_api
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Stack:
         s = self.settings
         self.kafka_brokers = [KafkaBroker(s, node) for node in s.kafka_nodes()]
         self.cassandra_nodes = [CassandraNode(s, node) for node in s.cassandra_nodes()]
-        self.flink_job: Service | None = flink_job_placeholder(s)
+        self.flink_job: Service | None = flink_job(s)
         self.ingest_api = ingest_api(s)
         self.query_api = query_api(s)
         self.proxy = HAProxy(s)
@@ -133,6 +133,8 @@ class Stack:
                 port=self.settings.cassandra_port,
             )
         apps = [c for c in self.apps if c in selected]
+        if self.flink_job is not None and self.flink_job in apps:
+            artifacts.resolve("flink-connectors", self.settings)
         for component in apps:
             component.start()
         for component in apps:

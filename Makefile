@@ -18,7 +18,7 @@ ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-11s %s\n", $$1, $$2}'
 
-bootstrap: ## create/refresh .venv from requirements/api.lock (no-op when unchanged)
+bootstrap: ## create/refresh .venv and .venv-flink from requirements/*.lock (no-op when unchanged)
 	@scripts/bootstrap.sh
 
 prereqs: ## check java 17+ and mvn, install haproxy if missing
@@ -42,5 +42,7 @@ clean: ## down + remove data and logs in .run (keeps the jar cache in .cache)
 topic-tail: ## print the messages in the Kafka topic (ARGS="--last 5 --topic x")
 	@$(STACK) topic-tail $(ARGS)
 
-test: bootstrap prereqs ## run the test suite
-	@$(PYTHON) -m pytest $(ARGS)
+test: bootstrap prereqs ## set up and run the whole suite (unit, stream job, integration, end-to-end)
+	@# The stream job's own tests run in its own virtualenv (PyFlink pins).
+	@.venv-flink/bin/python -m pytest --noconftest -p no:cacheprovider tests/stream_job
+	@$(PYTHON) -m pytest --ignore=tests/stream_job $(ARGS)

@@ -149,7 +149,7 @@ def versions():
         if len(parts) != 2 or not re.fullmatch(r"[\w.-]+:[\w.-]+:[\w.-]+", parts[0]) \
                 or not re.fullmatch(r"[0-9a-f]{40}", parts[1]):
             err(f"docker/flink-connectors.txt: bad line {line!r} (want group:artifact:version sha1)")
-        elif not parts[0].endswith("-" + minor):
+        elif parts[0].startswith("org.apache.flink:") and not parts[0].endswith("-" + minor):
             err(f"docker/flink-connectors.txt: {parts[0]} is not built for Flink {minor}")
     return {"flink": flink, "flink_minor": minor}
 

@@ -1,0 +1,84 @@
+"""SPEC section 1 under a broker crash: while Kafka is down every POST gets 503
+with Retry-After within 200 ms, never 204; once it is back, 204 again; and the
+topic holds exactly the tags that got 204 (none lost, none extra).
+
+Uses a broker of its own (not the session's), so killing it disturbs no other test.
+"""
+
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from ingest_api.app import create_app
+from ingest_api.config import IngestSettings
+from tests.integration.test_ingest_kafka import VALID, read_topic
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def own_broker(backends):
+    if backends.stack is None:
+        pytest.skip("needs the local process stack (kill -9 of the broker)")
+    from local_stack.config import StackSettings
+    from local_stack.stack import Stack
+
+    stack = Stack(StackSettings().shifted(12_000, run_dir=REPO / ".run-test" / "outage"))
+    stack.clean()
+    stack.up(["kafka"], create_topic=False)
+    try:
+        yield stack
+    finally:
+        stack.clean()
+
+
+def post(client, cookie_seq: int):
+    body = dict(VALID, cookie=f"outage-{cookie_seq}")
+    started = time.perf_counter()
+    response = client.post("/user_tags", content=orjson.dumps(body))
+    return response, (time.perf_counter() - started) * 1000, body
+
+
+def test_broker_crash_gives_503_never_204_and_loses_nothing(own_broker):
+    topic = f"outage_{uuid.uuid4().hex[:8]}"
+    own_broker.kafka.create_topic(topic, partitions=2)
+    bootstrap = own_broker.kafka_bootstrap_servers
+    acknowledged, seq = [], 0
+    settings = IngestSettings(kafka_bootstrap_servers=bootstrap, kafka_topic=topic)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        for _ in range(5):
+            seq += 1
+            response, _, body = post(client, seq)
+            assert response.status_code == 204
+            acknowledged.append(body["cookie"])
+
+        own_broker.kill("kafka")
+        for _ in range(10):
+            seq += 1
+            response, elapsed_ms, _ = post(client, seq)
+            assert response.status_code == 503, "a tag got 204 while the broker was dead"
+            assert response.headers["retry-after"]
+            assert response.headers["content-type"] == "application/problem+json"
+            assert elapsed_ms < 200, elapsed_ms
+
+        restarted = time.monotonic()
+        own_broker.get("kafka").start()
+        deadline = restarted + 90
+        while time.monotonic() < deadline:
+            seq += 1
+            response, _, body = post(client, seq)
+            assert response.status_code in (204, 503)
+            if response.status_code == 204:
+                acknowledged.append(body["cookie"])
+                break
+        else:
+            pytest.fail("no 204 within 90 s of the broker's restart")
+        print(f"ingest recovered {time.monotonic() - restarted:.1f} s after the broker restart began")
+
+    records = read_topic(bootstrap, topic, expected=len(acknowledged), deadline_s=30)
+    assert sorted(r.key().decode() for r in records) == sorted(acknowledged)

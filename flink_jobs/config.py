@@ -21,7 +21,8 @@ class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
     flink_checkpoint_interval_ms: int = Field(default=5_000, ge=100)
     # Restore from this checkpoint/savepoint path ("" = the newest retained one, if any).
     flink_restore_from: str = ""
-    flink_state_backend: str = Field(default="rocksdb", pattern="^(rocksdb|hashmap)$")
+    # Heap state: Python keyed state on RocksDB measured ~20x slower here (see docs/STREAM_JOB.md).
+    flink_state_backend: str = Field(default="hashmap", pattern="^(rocksdb|hashmap)$")
     # Event time: how far out of order tags may arrive before a bucket closes on time.
     watermark_out_of_orderness_ms: int = Field(default=2_000, ge=0)
     # A Kafka partition with no tags for this long stops holding the watermark back.

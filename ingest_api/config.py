@@ -10,7 +10,7 @@ class IngestSettings(KafkaSettings, LoggingSettings):
     ingest_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # How long the broker may take to acknowledge a tag (acks=all) before the
     # request is answered 503. The whole request must stay under 200 ms.
-    ingest_ack_timeout_ms: int = Field(default=150, ge=10, le=10_000)
+    ingest_ack_timeout_ms: int = Field(default=170, ge=10, le=10_000)
     # Seconds a client is told to wait after a 503.
     ingest_retry_after_s: int = Field(default=1, ge=1)
     # librdkafka batching delay; a few ms trades nothing visible for fewer requests.

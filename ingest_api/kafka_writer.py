@@ -58,6 +58,7 @@ class KafkaWriter:
                 "socket.keepalive.enable": True,
                 "reconnect.backoff.max.ms": 1000,
                 "error_cb": self._on_client_error,
+                "logger": logging.getLogger("ingest_api.librdkafka"),
                 # Statistics tell whether the idempotent producer has its
                 # producer id yet; until then a tag cannot be acknowledged.
                 "statistics.interval.ms": 500,
@@ -129,7 +130,7 @@ class KafkaWriter:
             raise LogUnavailable("too many tags awaiting acknowledgement") from None
         except KafkaException as exc:
             raise LogUnavailable(str(exc)) from None
-        grace_s = 0.03
+        grace_s = 0.02  # the delivery report's trip back to the event loop
         try:
             await asyncio.wait_for(acknowledged, self._settings.ingest_ack_timeout_ms / 1000 + grace_s)
         except TimeoutError:

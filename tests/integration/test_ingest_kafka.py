@@ -24,7 +24,8 @@ VALID = {
 
 
 def read_topic(bootstrap: str, topic: str, expected: int, deadline_s: float = 15.0) -> list:
-    """Every record of `topic` from the beginning; polls until `expected` arrived or the deadline."""
+    """Every record of `topic` from the beginning: polls until `expected` arrived
+    (or the deadline), then until nothing more comes for 0.5 s."""
     consumer = Consumer({
         "bootstrap.servers": bootstrap,
         "group.id": f"reader-{topic}-{time.monotonic_ns()}",
@@ -38,10 +39,13 @@ def read_topic(bootstrap: str, topic: str, expected: int, deadline_s: float = 15
             msg = consumer.poll(0.2)
             if msg is not None and msg.error() is None:
                 records.append(msg)
-        # One more short poll proves nothing extra was written.
-        extra = consumer.poll(0.5)
-        if extra is not None and extra.error() is None:
-            records.append(extra)
+        # Then read on until the topic stays quiet, so anything extra shows up.
+        while True:
+            extra = consumer.poll(0.5)
+            if extra is None:
+                break
+            if extra.error() is None:
+                records.append(extra)
     finally:
         consumer.close()
     return records

@@ -18,7 +18,7 @@ import zlib
 from pyflink.common import Row, Types
 from pyflink.common.types import RowKind
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
-from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor
+from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
 
 from common.cube import day_of
 from flink_jobs.config import JobSettings
@@ -92,11 +92,17 @@ class _BufferedWriter(KeyedProcessFunction):
 
 
 class AggregateWriter(_BufferedWriter):
-    """Upserts absolute (count, sum_price) per cube cell; the newest figure per cell wins."""
+    """Upserts absolute (count, sum_price) per cube cell; the newest figure per cell wins.
+
+    Figures are appended to a ListState and de-duplicated per cell at flush
+    time (in arrival order, so the last one wins). A MapState overwritten in
+    place lost updates under PyFlink's thread mode here (2026-11-24), so the
+    buffer is append-only.
+    """
 
     def prepare(self, runtime_context: RuntimeContext) -> None:
-        self.pending = runtime_context.get_map_state(
-            MapStateDescriptor("pending_cells", Types.PICKLED_BYTE_ARRAY(), Types.PICKLED_BYTE_ARRAY())
+        self.pending = runtime_context.get_list_state(
+            ListStateDescriptor("pending_figures", Types.PICKLED_BYTE_ARRAY())
         )
         self.pending_count = runtime_context.get_state(ValueStateDescriptor("pending_count", Types.INT()))
         self.upsert = self.session.prepare(
@@ -108,34 +114,48 @@ class AggregateWriter(_BufferedWriter):
         if row.get_row_kind() in (RowKind.UPDATE_BEFORE, RowKind.DELETE):
             return  # the matching UPDATE_AFTER carries the new absolute figure
         bucket_ms, action, dims, origin, brand_id, category_id, cnt, sum_price = row
-        cell = (action, dims, origin, brand_id, category_id, day_of(bucket_ms), bucket_ms)
-        if not self.pending.contains(cell):
-            self.pending_count.update((self.pending_count.value() or 0) + 1)
-        self.pending.put(cell, (cnt, sum_price))
-        if (self.pending_count.value() or 0) >= self.settings.writer_batch_max:
+        self.pending.add((action, dims, origin, brand_id, category_id, day_of(bucket_ms), bucket_ms, cnt, sum_price))
+        count = (self.pending_count.value() or 0) + 1
+        self.pending_count.update(count)
+        if count >= self.settings.writer_batch_max:
             self.flush()
         else:
             self._schedule_flush(ctx)
 
     def flush(self) -> None:
-        params = [(*cell, cnt, total) for cell, (cnt, total) in self.pending.items()]
-        self._execute_all(self.upsert, params)
+        newest: dict[tuple, tuple] = {}
+        for figure in self.pending.get():
+            newest[figure[:7]] = figure
+        self._execute_all(self.upsert, list(newest.values()))
         self.pending.clear()
         self.pending_count.clear()
 
 
+class ProfileRowCounter(KeyedProcessFunction):
+    """Keyed by (cookie, action): counts the rows written since the last trim
+    and marks the tag that takes the count to cap + slack, whose flush then
+    trims that cookie/action back to the newest `profile_cap` rows."""
+
+    def __init__(self, settings: JobSettings):
+        self.settings = settings
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.rows_held = runtime_context.get_state(ValueStateDescriptor("rows_held", Types.INT()))
+
+    def process_element(self, row: Row, ctx):
+        cookie, action, time_ms, partition, offset, tag = row
+        held = (self.rows_held.value() or 0) + 1
+        trim = held >= self.settings.profile_cap + self.settings.profile_trim_slack
+        self.rows_held.update(self.settings.profile_cap if trim else held)
+        yield cookie, action, time_ms, partition, offset, tag, trim
+
+
 class ProfileWriter(_BufferedWriter):
-    """Inserts each tag as a profile row and trims each cookie/action to the newest `profile_cap`."""
+    """Inserts each tag as a profile row; trims the cookie/actions marked by ProfileRowCounter."""
 
     def prepare(self, runtime_context: RuntimeContext) -> None:
         self.pending = runtime_context.get_list_state(ListStateDescriptor("pending_tags", Types.PICKLED_BYTE_ARRAY()))
         self.pending_count = runtime_context.get_state(ValueStateDescriptor("pending_count", Types.INT()))
-        # Rows written per (cookie, action) since its last trim (an upper bound
-        # of the rows Cassandra holds beyond the cap).
-        self.rows_held = runtime_context.get_map_state(
-            MapStateDescriptor("rows_held", Types.PICKLED_BYTE_ARRAY(), Types.INT())
-        )
-        self.to_trim = runtime_context.get_list_state(ListStateDescriptor("to_trim", Types.PICKLED_BYTE_ARRAY()))
         self.insert = self.session.prepare(
             "INSERT INTO user_profiles (cookie, action, time_ms, kafka_partition, kafka_offset, tag) "
             "VALUES (?, ?, ?, ?, ?, ?)"
@@ -149,15 +169,8 @@ class ProfileWriter(_BufferedWriter):
             "AND (time_ms, kafka_partition, kafka_offset) < (?, ?, ?)"
         )
 
-    def process_element(self, row: Row, ctx):
-        cookie, action, time_ms, partition, offset, tag = row
-        self.pending.add((cookie, action, time_ms, partition, offset, tag))
-        held_key = (cookie, action)
-        held = (self.rows_held.get(held_key) or 0) + 1
-        if held >= self.settings.profile_cap + self.settings.profile_trim_slack:
-            self.to_trim.add(held_key)
-            held = self.settings.profile_cap
-        self.rows_held.put(held_key, held)
+    def process_element(self, row, ctx):
+        self.pending.add(row)
         count = (self.pending_count.value() or 0) + 1
         self.pending_count.update(count)
         if count >= self.settings.writer_batch_max:
@@ -166,16 +179,16 @@ class ProfileWriter(_BufferedWriter):
             self._schedule_flush(ctx)
 
     def flush(self) -> None:
-        self._execute_all(self.insert, list(self.pending.get()))
-        self.pending.clear()
-        self.pending_count.clear()
-        trims = set(self.to_trim.get())
-        for cookie, action in trims:
-            kept = list(self.session.execute(self.newest, (cookie, action, self.settings.profile_cap)))
-            if len(kept) == self.settings.profile_cap:
+        rows = list(self.pending.get())
+        self._execute_all(self.insert, [row[:6] for row in rows])
+        cap = self.settings.profile_cap
+        for cookie, action in {(row[0], row[1]) for row in rows if row[6]}:
+            kept = list(self.session.execute(self.newest, (cookie, action, cap)))
+            if len(kept) == cap:
                 oldest_kept = kept[-1]
                 self.session.execute(
                     self.trim,
-                    (cookie, action, oldest_kept.time_ms, oldest_kept.kafka_partition, oldest_kept.kafka_offset),
+                    (cookie, action, oldest_kept[0], oldest_kept[1], oldest_kept[2]),
                 )
-        self.to_trim.clear()
+        self.pending.clear()
+        self.pending_count.clear()

@@ -78,7 +78,7 @@ def build(s: JobSettings, restore_from: Path | str | None):
     from pyflink.table import StreamTableEnvironment
 
     from flink_jobs import sql
-    from flink_jobs.cassandra_writers import AggregateWriter, ProfileWriter, shard_of
+    from flink_jobs.cassandra_writers import AggregateWriter, ProfileRowCounter, ProfileWriter, shard_of
 
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(s, restore_from))
     t_env = StreamTableEnvironment.create(env)
@@ -97,7 +97,11 @@ def build(s: JobSettings, restore_from: Path | str | None):
     )
     profiles = t_env.to_data_stream(t_env.sql_query(sql.profile_query()))
     (
-        profiles.key_by(lambda r: shard_of(r[0], shards), key_type=Types.INT())
+        profiles.key_by(lambda r: f"{r[1]}|{r[0]}", key_type=Types.STRING())
+        .process(ProfileRowCounter(s))
+        .name("profile-row-counter")
+        .uid("profile-row-counter")
+        .key_by(lambda r: shard_of(r[0], shards), key_type=Types.INT())
         .process(ProfileWriter(s))
         .name("cassandra-profiles")
         .uid("cassandra-profiles")

@@ -76,9 +76,6 @@ def cube_rows(tmp_path_factory):
     t_env.get_config().set("parallelism.default", "2")
     for key, value in sql.cube_table_config(settings).items():
         t_env.get_config().set(key, value)
-    # A bounded run ends before a processing-time timer would fire: publish
-    # each late correction at once (the job batches them per second).
-    t_env.get_config().set("table.exec.emit.late-fire.delay", "0 ms")
     position = "kafka_partition INT,\n  kafka_offset BIGINT"
     t_env.execute_sql(
         f"CREATE TABLE {sql.SOURCE_TABLE} ({sql.source_columns(settings, position)}) "

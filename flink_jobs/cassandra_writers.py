@@ -13,6 +13,7 @@ A failed write raises: Flink restarts the job from the last checkpoint.
 from __future__ import annotations
 
 import logging
+import time
 import zlib
 
 from pyflink.common import Row, Types
@@ -24,6 +25,9 @@ from common.cube import day_of
 from flink_jobs.config import JobSettings
 
 log = logging.getLogger(__name__)
+
+# Tries of a write batch before the job fails over (write timeouts under load).
+WRITE_ATTEMPTS = 5
 
 
 def shard_of(text: str, shards: int) -> int:
@@ -79,13 +83,26 @@ class _BufferedWriter(KeyedProcessFunction):
         self.flush()
 
     def _execute_all(self, statement, params: list) -> None:
+        """Execute every write concurrently; retry the failed ones (all writes are
+        idempotent) a few times with back-off, then raise so Flink restarts the
+        job from its last checkpoint."""
         from cassandra.concurrent import execute_concurrent_with_args
 
-        if params:
-            execute_concurrent_with_args(
+        for attempt in range(WRITE_ATTEMPTS):
+            if not params:
+                return
+            results = execute_concurrent_with_args(
                 self.session, statement, params, concurrency=self.settings.writer_concurrency,
-                raise_on_first_error=True,
+                raise_on_first_error=False,
             )
+            failed = [(p, r) for p, (ok, r) in zip(params, results) if not ok]
+            if not failed:
+                return
+            log.warning("%d of %d cassandra writes failed (attempt %d of %d): %s",
+                        len(failed), len(params), attempt + 1, WRITE_ATTEMPTS, failed[0][1])
+            params = [p for p, _ in failed]
+            time.sleep(0.2 * 2**attempt)
+        raise failed[0][1]
 
     def flush(self) -> None:
         raise NotImplementedError

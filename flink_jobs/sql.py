@@ -63,7 +63,9 @@ def cube_query() -> str:
     selects = []
     for mask in range(8):
         group_cols = [name for name, bit in DIMENSIONS if mask & bit]
-        cols = [name if mask & bit else "CAST('' AS STRING)" for name, bit in DIMENSIONS]
+        # COALESCE makes every branch's columns NOT NULL alike, so the eight
+        # upsert streams have one type and can be unioned.
+        cols = [f"COALESCE({name}, '')" if mask & bit else "CAST('' AS STRING)" for name, bit in DIMENSIONS]
         group_by = ", ".join(["TUMBLE(ts, INTERVAL '1' MINUTE)", "bucket_ms", "action", *group_cols])
         selects.append(
             f"SELECT bucket_ms, action, CAST({mask} AS TINYINT) AS dims, "

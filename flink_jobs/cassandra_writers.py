@@ -36,21 +36,9 @@ def shard_of(text: str, shards: int) -> int:
 
 
 def connect(settings: JobSettings):
-    from cassandra import ConsistencyLevel
-    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-    from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+    from common.cassandra import build_cluster
 
-    profile = ExecutionProfile(
-        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=settings.cassandra_local_dc)),
-        consistency_level=ConsistencyLevel.name_to_value[settings.cassandra_consistency.upper()],
-        request_timeout=10,
-    )
-    cluster = Cluster(
-        contact_points=settings.cassandra_hosts,
-        port=settings.cassandra_port,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-        protocol_version=5,
-    )
+    cluster = build_cluster(settings, request_timeout_s=10)
     return cluster, cluster.connect(settings.cassandra_keyspace)
 
 

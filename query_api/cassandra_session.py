@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from cassandra import ConsistencyLevel, InvalidRequest
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra import InvalidRequest
+from cassandra.cluster import Cluster, NoHostAvailable, Session
 from cassandra.query import tuple_factory
 
+from common.cassandra import build_cluster as build_cassandra_cluster
 from query_api.config import QuerySettings
 from query_api.store import AggregateStore, ProfileStore
 
@@ -17,19 +17,7 @@ log = logging.getLogger(__name__)
 
 
 def build_cluster(settings: QuerySettings) -> Cluster:
-    profile = ExecutionProfile(
-        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=settings.cassandra_local_dc)),
-        consistency_level=ConsistencyLevel.name_to_value[settings.cassandra_consistency.upper()],
-        request_timeout=settings.query_request_timeout_s,
-        row_factory=tuple_factory,
-    )
-    return Cluster(
-        contact_points=settings.cassandra_hosts,
-        port=settings.cassandra_port,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-        protocol_version=5,
-        connect_timeout=2,
-    )
+    return build_cassandra_cluster(settings, settings.query_request_timeout_s, row_factory=tuple_factory)
 
 
 class CassandraReader:

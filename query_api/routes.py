@@ -15,7 +15,7 @@ from common.cube import BUCKET_MS, mask_of
 from common.problems import Problem, problem_openapi, problem_response
 from common.time_range import TimeRangeError, format_bucket, parse_time_range
 from query_api.debug import compare_with_expected
-from query_api.deps import ReaderDep, SettingsDep
+from query_api.deps import ReaderDep
 
 log = logging.getLogger(__name__)
 router = APIRouter()

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from common.problems import Problem, problem_openapi, problem_response
+from common.problems import Problem, problem_openapi, problem_response, read_body_capped
 from common.tag import TagRejected, parse_user_tag, user_tag_json_schema
 from ingest_api.deps import SettingsDep, WriterDep
 from ingest_api.kafka_writer import LogUnavailable
@@ -20,20 +20,6 @@ _TAG_BODY = {
         "content": {"application/json": {"schema": user_tag_json_schema()}},
     }
 }
-
-
-async def read_body_capped(request: Request, limit: int) -> bytes:
-    """The request body, or 413 as soon as it is known to exceed `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Problem(413, f"The body is larger than {limit} bytes.")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Problem(413, f"The body is larger than {limit} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @router.post(

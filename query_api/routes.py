@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from common.cube import BUCKET_MS, mask_of
-from common.problems import Problem, problem_openapi, problem_response
+from common.problems import Problem, problem_openapi, problem_response, read_body_capped
 from common.time_range import TimeRangeError, format_bucket, parse_time_range
 from query_api.debug import compare_with_expected
 from query_api.deps import ReaderDep
@@ -49,14 +49,7 @@ def _time_range(request: Request):
 
 
 async def _debug_body(request: Request) -> bytes:
-    if request.method != "POST":
-        return b""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > _DEBUG_BODY_LIMIT:
-            raise Problem(413, f"The body is larger than {_DEBUG_BODY_LIMIT} bytes.")
-    return body
+    return await read_body_capped(request, _DEBUG_BODY_LIMIT) if request.method == "POST" else b""
 
 
 async def user_profile(

@@ -1,0 +1,188 @@
+"""`allezon-replay`: stream a seeded (or a real) workload at a chosen rate, with
+the reference query mix, and score the platform like the reference test does.
+
+Per 10 tags one profile query, per 1,000 tags one aggregate query; each query
+carries the oracle's expected answer in its body (debug mode) and is scored by
+comparing the answer with it. Profile queries only ask about tags whose 204 is
+at least 10 s old, aggregate queries only about buckets whose every tag got
+its 204 at least 60 s ago (the SPEC's deadlines). See docs/REPLAY.md.
+
+    allezon-replay --rate 1000 --duration 600 --report replay.json
+    allezon-replay --source rees46 --file tests/data/rees46-2019-10-head.csv --speed 600 --rate 800 --verify
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+
+from common.cube import BUCKET_MS
+from replay.runner import Runner, RunnerConfig
+from replay.workload import REFERENCE_START_MS, Workload, format_tag_time
+
+
+def parse_start(text: str) -> int:
+    """`now` (this minute), or an ISO UTC time like 2022-03-01T00:00:00 -> epoch ms."""
+    if text == "now":
+        now = int(time.time() * 1000)
+        return now - now % BUCKET_MS
+    moment = datetime.fromisoformat(text.removesuffix("Z"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+def build_source(args: argparse.Namespace):
+    if args.source == "rees46":
+        from replay.rees46 import Rees46Source
+
+        if not args.file:
+            raise SystemExit("--source rees46 needs --file PATH")
+        rebase = int(time.time() * 1000) if args.rebase_now else None
+        return Rees46Source(args.file, rebase_to_ms=rebase, limit=args.tags)
+    start = parse_start(args.start) if args.start else REFERENCE_START_MS
+    return Workload(seed=args.seed, start_ms=start, step_ms=args.step_ms, cookies=args.cookies,
+                    cookie_skew=args.cookie_skew, namespace=args.namespace)
+
+
+def runner_config(args: argparse.Namespace) -> RunnerConfig:
+    return RunnerConfig(
+        base_url=args.base_url, query_url=args.query_url, tag_concurrency=args.concurrency,
+        profile_concurrency=args.profile_concurrency, aggregate_concurrency=args.aggregate_concurrency,
+        profile_every=args.profile_every, aggregate_every=args.aggregate_every,
+        profile_age_s=args.profile_age, aggregate_age_s=args.aggregate_age,
+        profile_probe_every_s=0.0 if args.no_probes else args.probe_every,
+        bucket_probes=not args.no_probes, seed=args.seed, progress=not args.quiet,
+    )
+
+
+async def run(args: argparse.Namespace) -> dict:
+    source = build_source(args)
+    if args.source == "rees46":
+        count = source.total
+    else:
+        count = args.tags if args.tags is not None else int(args.rate * args.duration)
+    started = time.time()
+    async with Runner(source, runner_config(args)) as runner:
+        try:
+            await runner.run_phase(args.rate, tags=count, speed=args.speed, name="replay")
+            if args.verify:
+                await runner.verify(profiles=args.verify_profiles, aggregates=args.verify_aggregates)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            print("\ninterrupted: reporting what was measured", file=sys.stderr)
+        report = runner.report()
+    report["run"] = {"started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+                     "command": " ".join(["allezon-replay", *sys.argv[1:]]), "base_url": args.base_url,
+                     "query_url": args.query_url or args.base_url, "rate": args.rate, "speed": args.speed}
+    return report
+
+
+def summary_lines(report: dict) -> list[str]:
+    lines = []
+    for p in report["phases"]:
+        lat = p["latency_ms"]
+
+        def ms(endpoint, q):
+            v = lat[endpoint][q]
+            return "-" if v is None else f"{v:.1f}"
+        fr = p["freshness_s"]
+
+        def s(kind, q):
+            v = fr[kind][q]
+            return "-" if v is None else f"{v:.2f}"
+        lines.append(
+            f"{p['name']}: tags {p['tags']['accepted']}/{p['tags']['sent']} accepted ({p['tags']['dropped']} dropped) "
+            f"at {p['tags']['achieved_rate']}/s; profiles {p['profiles']['correct']} exact {p['profiles']['wrong']} wrong "
+            f"({p['profiles']['indeterminate']} indeterminate); aggregates {p['aggregates']['correct']} exact "
+            f"{p['aggregates']['wrong']} wrong; exact {p['exact_pct']}%")
+        lines.append(
+            f"  latency p50/p99 ms: tags {ms('user_tags', 'p50')}/{ms('user_tags', 'p99')} "
+            f"profiles {ms('user_profiles', 'p50')}/{ms('user_profiles', 'p99')} "
+            f"aggregates {ms('aggregates', 'p50')}/{ms('aggregates', 'p99')}; freshness p50/p99/max s: "
+            f"profile {s('profile', 'p50')}/{s('profile', 'p99')}/{s('profile', 'max')} "
+            f"bucket {s('bucket', 'p50')}/{s('bucket', 'p99')}/{s('bucket', 'max')}; "
+            f"client cpu {p['client']['cpu_pct']}% ({p['client']['cpu_ms_per_1000_tags']} ms per 1000 tags), "
+            f"rss {p['client']['rss_mb']} MB")
+    return lines
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="allezon-replay", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("where")
+    g.add_argument("--base-url", default="http://127.0.0.1:8080", help="the front door (default %(default)s)")
+    g.add_argument("--query-url", help="queries go here instead of --base-url (e.g. the query API itself)")
+    g = p.add_argument_group("what")
+    g.add_argument("--source", choices=("synthetic", "rees46"), default="synthetic")
+    g.add_argument("--file", help="the REES46 CSV (--source rees46)")
+    g.add_argument("--rebase-now", action="store_true", help="rees46: shift times so the first event is now")
+    g.add_argument("--seed", type=int, default=1, help="stream and query choices (default %(default)s)")
+    g.add_argument("--namespace", default="", help="synthetic: mixed into cookie names (fresh cookies per run)")
+    g.add_argument("--start", help="synthetic: event time of tag 0, ISO UTC or 'now' (default 2022-03-01T00:00:00)")
+    g.add_argument("--step-ms", type=int, default=1, help="synthetic: event time between tags (default 1)")
+    g.add_argument("--cookies", type=int, default=1_000_000, help="synthetic: cookie ranks (default 1,000,000)")
+    g.add_argument("--cookie-skew", type=float, default=1.1, help="synthetic: Zipf exponent (default 1.1)")
+    g = p.add_argument_group("how fast, how much")
+    g.add_argument("--rate", type=float, default=1000.0, help="tags per second (at most, with --speed)")
+    g.add_argument("--duration", type=float, default=60.0, help="seconds of sending (synthetic; --tags wins)")
+    g.add_argument("--tags", type=int, help="send exactly this many tags (rees46: the first N)")
+    g.add_argument("--speed", type=float, help="pace by event time: event seconds per real second (capped by --rate)")
+    g.add_argument("--concurrency", type=int, default=64, help="tag requests in flight at most (default 64)")
+    g.add_argument("--profile-concurrency", type=int, default=32)
+    g.add_argument("--aggregate-concurrency", type=int, default=4)
+    g = p.add_argument_group("queries and scoring")
+    g.add_argument("--profile-every", type=int, default=10, help="one profile query per N tags (default 10)")
+    g.add_argument("--aggregate-every", type=int, default=1000, help="one aggregate query per N tags (default 1000)")
+    g.add_argument("--profile-age", type=float, default=10.0, help="s after a 204 before a tag is asked about")
+    g.add_argument("--aggregate-age", type=float, default=60.0, help="s after a bucket's last 204 before it is asked")
+    g.add_argument("--probe-every", type=float, default=1.0, help="s between profile freshness probes (default 1)")
+    g.add_argument("--no-probes", action="store_true", help="no freshness probes")
+    g.add_argument("--verify", action="store_true",
+                   help="after the stream, check profiles and every bucket until exact or the SPEC deadline")
+    g.add_argument("--verify-profiles", type=int, default=300)
+    g.add_argument("--verify-aggregates", type=int, default=100)
+    g = p.add_argument_group("output")
+    g.add_argument("--report", help="write the JSON report here")
+    g.add_argument("--json", action="store_true", help="print the JSON report on stdout instead of a summary")
+    g.add_argument("--quiet", action="store_true", help="no progress line")
+    return p
+
+
+def run_async(coroutine):
+    try:
+        import uvloop
+
+        return uvloop.run(coroutine)
+    except ImportError:  # pragma: no cover - uvloop is a dependency
+        return asyncio.run(coroutine)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    report = run_async(run(args))
+    text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(text + "\n")
+    if args.json:
+        print(text)
+    else:
+        print("\n".join(summary_lines(report)))
+        if args.report:
+            print(f"report: {args.report}")
+    total = report["total"]
+    bad = total["tags"]["dropped"] or total["profiles"]["wrong"] or total["aggregates"]["wrong"]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["main", "build_parser", "format_tag_time"]

@@ -5,15 +5,20 @@
 # Variables: COMPONENT=<name> for `make logs`, ARGS="..." passed to the CLI
 # (e.g. make topic-tail ARGS="--last 5"), and every StackSettings variable
 # (KAFKA_PORT, CASSANDRA_HEAP, ALLEZON_RUN_DIR, ...) from the environment.
+# make bench: BENCH_RATES, BENCH_STEP_TAGS, BENCH_P99_MS, BENCH_CONCURRENCY, BENCH_SEED.
 
 SHELL := /bin/bash
 PYTHON := .venv/bin/python
 STACK := $(PYTHON) -m local_stack
 COMPONENT ?=
 ARGS ?=
+# make bench: tags/s per step and tags per step (see docs/REPLAY.md)
+BENCH_RATES ?= 500,1000,2000,4000,8000
+BENCH_STEP_TAGS ?= 180000
+export BENCH_RATES BENCH_STEP_TAGS
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap prereqs up down status logs clean topic-tail test
+.PHONY: help bootstrap prereqs up down status logs clean topic-tail test bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-11s %s\n", $$1, $$2}'
@@ -46,3 +51,7 @@ test: bootstrap prereqs ## set up and run the whole suite (unit, stream job, int
 	@# The stream job's own tests run in its own virtualenv (PyFlink pins).
 	@.venv-flink/bin/python -m pytest --noconftest -p no:cacheprovider tests/stream_job
 	@$(PYTHON) -m pytest --ignore=tests/stream_job $(ARGS)
+
+bench: bootstrap prereqs ## ramp tags/s with the reference query mix until a step fails; vars BENCH_RATES=500,1000,2000,4000,8000 BENCH_STEP_TAGS=180000 BENCH_P99_MS=200 BENCH_CONCURRENCY=256 BENCH_SEED=1 (docs/REPLAY.md)
+	@$(STACK) up
+	@$(PYTHON) -m replay.bench $(ARGS)

@@ -1,0 +1,265 @@
+"""`make bench`: step the tag rate up against the local stack, with the
+reference query mix, until a step fails; report each step and the highest
+rate the platform sustained.
+
+A step sends BENCH_STEP_TAGS tags (default 180,000 = 3 minutes of event time
+at 1 ms per tag, so several closed 1-minute buckets) at one rate of
+BENCH_RATES (default 500,1000,2000,4000,8000 tags/s), continuing one seeded
+stream and one oracle across steps. A step passes when every tag got 204,
+every profile and aggregate answer was exact, every endpoint's p99 latency is
+at most 200 ms, the achieved rate is at least 95% of the target, and the
+freshness probes stayed within the SPEC (profile 10 s, bucket 60 s).
+
+Per step: achieved rate, p50/p99 per endpoint, profile and bucket freshness,
+CPU (% of one core, averaged over the step) and resident memory of each
+component (process tree) and of the bench client. A table on stdout, the
+whole report in .run/bench/bench-<UTC time>.json, and as the last line:
+
+    bench: max_sustained=<tags/s> ingest_p99_ms=<x> profile_p99_ms=<x> aggregates_p99_ms=<x> exact=<pct>
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+import psutil
+
+from common.cube import BUCKET_MS
+from replay.runner import Runner, RunnerConfig
+from replay.workload import Workload, format_tag_time
+
+DEFAULT_RATES = "500,1000,2000,4000,8000"
+DEFAULT_STEP_TAGS = 180_000
+CLIENT = "bench-client"
+
+
+def _tree(pid: int | None) -> list[psutil.Process]:
+    if pid is None:
+        return []
+    try:
+        proc = psutil.Process(pid)
+        return [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+class ComponentMeter:
+    """CPU seconds and RSS of each stack component's process tree, and of this process."""
+
+    def __init__(self, stack):
+        self.stack = stack
+        self.pids: dict[str, int | None] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.pids = {c.name: c.process.pid for c in self.stack.components()}
+        self.pids[CLIENT] = os.getpid()
+
+    def sample(self) -> dict[str, tuple[float, float] | None]:
+        """name -> (cpu seconds, rss MB) of the tree now, or None when it does not run."""
+        out: dict[str, tuple[float, float] | None] = {}
+        for name, pid in self.pids.items():
+            cpu = rss = 0.0
+            procs = _tree(pid) if name != CLIENT else [psutil.Process()]
+            for p in procs:
+                try:
+                    t = p.cpu_times()
+                    cpu += t.user + t.system
+                    rss += p.memory_info().rss
+                except psutil.NoSuchProcess:
+                    pass
+            out[name] = (cpu, rss / 2**20) if procs else None
+        return out
+
+    @staticmethod
+    def usage(before: dict, after: dict, seconds: float) -> dict[str, dict]:
+        usage = {}
+        for name, end in after.items():
+            start = before.get(name)
+            if end is None or start is None:
+                usage[name] = {"cpu_pct": None, "rss_mb": None}
+            else:
+                usage[name] = {"cpu_pct": round(100.0 * (end[0] - start[0]) / seconds, 1),
+                               "rss_mb": round(end[1], 1)}
+        return usage
+
+
+def judge(step: dict, rate: float, *, p99_ms: float, min_rate_ratio: float) -> list[str]:
+    """Why a step does not count as sustained (empty: it does)."""
+    reasons = []
+    tags = step["tags"]
+    if tags["dropped"]:
+        reasons.append(f"{tags['dropped']} tag(s) without 204 {tags['drop_reasons']}")
+    for kind in ("profiles", "aggregates"):
+        if step[kind]["wrong"]:
+            reasons.append(f"{step[kind]['wrong']} wrong {kind} answer(s)")
+    for endpoint, lat in step["latency_ms"].items():
+        if lat["p99"] is not None and lat["p99"] > p99_ms:
+            reasons.append(f"{endpoint} p99 {lat['p99']:.0f} ms > {p99_ms:.0f} ms")
+    if tags["achieved_rate"] < min_rate_ratio * rate:
+        reasons.append(f"achieved {tags['achieved_rate']:.0f} tags/s < {min_rate_ratio:.0%} of {rate:.0f}")
+    fresh = step["freshness_s"]
+    for kind, limit in (("profile", 10.0), ("bucket", 60.0)):
+        f = fresh[kind]
+        if f["timeouts"] or (f["max"] is not None and f["max"] > limit):
+            reasons.append(f"{kind} freshness max {f['max']} s, {f['timeouts']} timeout(s) (SPEC {limit:.0f} s)")
+    return reasons
+
+
+def _fmt(v, digits=0) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def step_table(steps: list[dict]) -> str:
+    head = (f"{'rate':>6} {'achieved':>8} {'tag p50/p99':>12} {'prof p50/p99':>13} {'agg p50/p99':>12} "
+            f"{'fresh prof p50/p99':>18} {'fresh bucket p50/p99':>20} {'exact%':>7}  verdict")
+    lines = [head]
+    for s in steps:
+        r = s["report"]
+        lat, fr = r["latency_ms"], r["freshness_s"]
+
+        def pair(d, digits):
+            return f"{_fmt(d['p50'], digits)}/{_fmt(d['p99'], digits)}"
+        verdict = "ok" if s["passed"] else "FAIL: " + "; ".join(s["reasons"])
+        lines.append(
+            f"{s['rate']:>6.0f} {r['tags']['achieved_rate']:>8.0f} {pair(lat['user_tags'], 1):>12} "
+            f"{pair(lat['user_profiles'], 1):>13} {pair(lat['aggregates'], 1):>12} "
+            f"{pair(fr['profile'], 2):>18} {pair(fr['bucket'], 2):>20} {_fmt(r['exact_pct'], 2):>7}  {verdict}")
+    return "\n".join(lines)
+
+
+def resource_table(steps: list[dict]) -> str:
+    names = list(steps[0]["components"]) if steps else []
+    lines = [f"{'component':<13}" + "".join(f"{'cpu% / MB @' + format(s['rate'], '.0f'):>20}" for s in steps)]
+    for name in names:
+        cells = []
+        for s in steps:
+            u = s["components"][name]
+            cells.append(f"{_fmt(u['cpu_pct'])} / {_fmt(u['rss_mb'])}")
+        lines.append(f"{name:<13}" + "".join(f"{c:>20}" for c in cells))
+    return "\n".join(lines)
+
+
+def last_line(steps: list[dict]) -> str:
+    passed = [s for s in steps if s["passed"]]
+    if not passed:
+        return "bench: max_sustained=0 ingest_p99_ms=- profile_p99_ms=- aggregates_p99_ms=- exact=-"
+    best = max(passed, key=lambda s: s["rate"])
+    lat = best["report"]["latency_ms"]
+    return (f"bench: max_sustained={best['rate']:.0f} ingest_p99_ms={_fmt(lat['user_tags']['p99'], 1)} "
+            f"profile_p99_ms={_fmt(lat['user_profiles']['p99'], 1)} "
+            f"aggregates_p99_ms={_fmt(lat['aggregates']['p99'], 1)} exact={_fmt(best['report']['exact_pct'], 2)}")
+
+
+def event_start(state_file: Path) -> int:
+    """A start of event time no earlier bench or replay of this run dir used:
+    this minute, or after the last stream this file remembers."""
+    now = int(time.time() * 1000)
+    start = now - now % BUCKET_MS
+    try:
+        start = max(start, int(orjson.loads(state_file.read_bytes())["next_start_ms"]))
+    except (OSError, ValueError, KeyError):
+        pass
+    return start
+
+
+def remember_end(state_file: Path, last_ms: int) -> None:
+    next_start = last_ms - last_ms % BUCKET_MS + 2 * BUCKET_MS
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    state_file.write_bytes(orjson.dumps({"next_start_ms": next_start, "next_start": format_tag_time(next_start)}))
+
+
+async def bench(args: argparse.Namespace, stack, out_dir: Path) -> tuple[list[dict], dict]:
+    rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    state_file = out_dir / "state.json"
+    start_ms = event_start(state_file)
+    workload = Workload(seed=args.seed, start_ms=start_ms, namespace=f"bench-{start_ms}")
+    config = RunnerConfig(base_url=args.base_url, tag_concurrency=args.concurrency, seed=args.seed,
+                          progress=not args.quiet)
+    meter = ComponentMeter(stack)
+    steps: list[dict] = []
+    async with Runner(workload, config) as runner:
+        try:
+            for rate in rates:
+                meter.refresh()
+                before, t0 = meter.sample(), time.monotonic()
+                report = await runner.run_phase(rate, tags=args.step_tags, name=f"{rate:.0f}/s")
+                seconds = time.monotonic() - t0
+                components = meter.usage(before, meter.sample(), seconds)
+                reasons = judge(report, rate, p99_ms=args.p99_ms, min_rate_ratio=args.min_rate_ratio)
+                steps.append({"rate": rate, "passed": not reasons, "reasons": reasons, "seconds": round(seconds, 1),
+                              "components": components, "report": report})
+                print(step_table(steps[-1:]).splitlines()[1], file=sys.stderr, flush=True)
+                if reasons:
+                    break
+        finally:
+            remember_end(state_file, workload.time_ms(max(0, runner.next_index - 1)))
+        info = {"event_start": format_tag_time(start_ms), "tags_sent": runner.next_index,
+                "oracle_tags": runner.oracle.tags_added, "source": workload.describe()}
+    return steps, info
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="allezon-bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rates", default=os.environ.get("BENCH_RATES") or DEFAULT_RATES,
+                   help="tags/s per step, comma-separated (env BENCH_RATES, default %(default)s)")
+    p.add_argument("--step-tags", type=int, default=int(os.environ.get("BENCH_STEP_TAGS") or DEFAULT_STEP_TAGS),
+                   help="tags per step (env BENCH_STEP_TAGS, default %(default)s)")
+    p.add_argument("--p99-ms", type=float, default=float(os.environ.get("BENCH_P99_MS") or 200),
+                   help="a step fails when an endpoint's p99 exceeds this (env BENCH_P99_MS, default 200)")
+    p.add_argument("--min-rate-ratio", type=float, default=0.95, help="achieved/target rate needed (default 0.95)")
+    p.add_argument("--concurrency", type=int, default=int(os.environ.get("BENCH_CONCURRENCY") or 256),
+                   help="tag requests in flight at most (env BENCH_CONCURRENCY, default 256)")
+    p.add_argument("--seed", type=int, default=int(os.environ.get("BENCH_SEED") or 1))
+    p.add_argument("--base-url", help="default: the local stack's front door")
+    p.add_argument("--no-up", action="store_true", help="do not start the local stack (it must be up)")
+    p.add_argument("--out-dir", help="default: <run dir>/bench (.run/bench)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from local_stack.stack import Stack
+    from replay.cli import run_async
+
+    stack = Stack()
+    if not args.no_up and not all(row.ready for row in stack.status()):
+        print("bench: starting the local stack (python -m local_stack up)", file=sys.stderr, flush=True)
+        done = subprocess.run([sys.executable, "-m", "local_stack", "up"], check=False)
+        if done.returncode:
+            print("bench: the local stack did not start", file=sys.stderr)
+            return done.returncode
+    args.base_url = args.base_url or stack.proxy.base_url
+    out_dir = Path(args.out_dir) if args.out_dir else stack.settings.run_dir / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(timezone.utc)
+    steps, info = run_async(bench(args, stack, out_dir))
+    print()
+    print(f"bench {started:%Y-%m-%d %H:%M} UTC, {args.step_tags} tags per step, base URL {args.base_url}")
+    print(step_table(steps))
+    print()
+    print(resource_table(steps))
+    path = out_dir / f"bench-{started:%Y%m%dT%H%M%SZ}.json"
+    path.write_bytes(orjson.dumps({
+        "started_at": started.isoformat(timespec="seconds"), "command": " ".join(sys.argv),
+        "settings": {"rates": args.rates, "step_tags": args.step_tags, "p99_ms": args.p99_ms,
+                     "min_rate_ratio": args.min_rate_ratio, "concurrency": args.concurrency, "seed": args.seed,
+                     "base_url": args.base_url},
+        **info, "steps": steps, "result": last_line(steps),
+    }, option=orjson.OPT_INDENT_2))
+    print(f"\nreport: {path}")
+    print(last_line(steps))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""End to end with real shopper events: the REES46 head file (tests/data,
+17,269 views and purchases) replayed by the replay runner through a real
+ingest API -> Kafka -> the Flink job -> Cassandra -> a real query API, with
+the reference query mix (debug mode, expected answer in the body) while it
+streams, then every bucket of the file (both actions, every filter subset)
+and a sample of profiles checked until exact or the SPEC deadline.
+
+Also a short smoke run of the synthetic reference workload through the same
+pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from replay.rees46 import Rees46Source
+from replay.runner import Runner, RunnerConfig
+from replay.workload import Workload
+from tests.e2e.conftest import free_port, poll_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO / "tests" / "data" / "rees46-2019-10-head.csv"
+
+
+@pytest.fixture
+def ingest_url(backends, fresh_topic, tmp_path) -> Iterator[str]:
+    """The ingest API as a real uvicorn process on the test topic."""
+    port = free_port()
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": backends.kafka_bootstrap, "KAFKA_TOPIC": fresh_topic}
+    log_file = tmp_path / "ingest-api.log"
+    with log_file.open("w") as log:
+        process = subprocess.Popen(
+            [str(REPO / ".venv" / "bin" / "python"), "-m", "uvicorn", "ingest_api.app:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def ready() -> bool:
+            try:
+                return httpx.get(f"{url}/health/ready", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+        poll_until(ready, 60)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+
+
+def replay(source, ingest: str, query: str, rate: float, **verify) -> dict:
+    async def go() -> dict:
+        config = RunnerConfig(base_url=ingest, query_url=query, progress=False, seed=46)
+        async with Runner(source, config) as runner:
+            await runner.run_phase(rate, tags=source.total if source.total is not None else verify.pop("tags"),
+                                   name="stream")
+            await runner.verify(**verify)
+            return runner.report()
+    return asyncio.run(go())
+
+
+def assert_exact(report: dict, *, max_drop_ratio: float) -> None:
+    stream, final = report["phases"]
+    for phase in (stream, final):
+        assert phase["profiles"]["wrong"] == 0, phase["wrong_examples"]
+        assert phase["aggregates"]["wrong"] == 0, phase["wrong_examples"]
+    dropped, sent = stream["tags"]["dropped"], stream["tags"]["sent"]
+    assert dropped <= max_drop_ratio * sent, stream["tags"]["drop_reasons"]
+
+
+def test_rees46_replay_every_answer_exact(start_stream_job, ingest_url, query_client, fresh_topic, fresh_keyspace):
+    start_stream_job(fresh_topic, fresh_keyspace)
+    source = Rees46Source(DATA)
+    report = replay(source, ingest_url, str(query_client.base_url), rate=500, profiles=400, aggregates=60)
+    stream, final = report["phases"]
+    print(f"\nrees46 replay: {stream['tags']} {stream['latency_ms']} freshness {stream['freshness_s']}\n"
+          f"final checks: {final['profiles']} {final['aggregates']} {final['seconds_until_exact']}")
+    assert_exact(report, max_drop_ratio=0.01)
+    assert stream["tags"]["sent"] == 17_269
+    # The reference mix ran while streaming (profiles of tags >= 10 s old)...
+    assert stream["profiles"]["correct"] >= 300
+    # ...and afterwards every bucket of the file, both actions, all 8 filter subsets, plus samples.
+    assert final["aggregates"]["correct"] >= 16 + 40
+    assert final["profiles"]["correct"] >= 300
+    assert stream["freshness_s"]["profile"]["count"] >= 10
+
+
+def test_synthetic_smoke_run_is_exact(start_stream_job, ingest_url, query_client, fresh_topic, fresh_keyspace):
+    """3,000 reference-shaped tags at 300/s (event time 10 ms per tag: 30 s, one bucket boundary)."""
+    start_stream_job(fresh_topic, fresh_keyspace)
+    workload = Workload(seed=12, step_ms=10)
+    report = replay(workload, ingest_url, str(query_client.base_url), rate=300, tags=3000, profiles=100,
+                    aggregates=20)
+    assert_exact(report, max_drop_ratio=0.01)
+    stream, final = report["phases"]
+    assert stream["profiles"]["correct"] >= 100
+    assert final["aggregates"]["correct"] >= 16

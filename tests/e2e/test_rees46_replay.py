@@ -58,12 +58,11 @@ def ingest_url(backends, fresh_topic, tmp_path) -> Iterator[str]:
         process.wait(30)
 
 
-def replay(source, ingest: str, query: str, rate: float, **verify) -> dict:
+def replay(source, ingest: str, query: str, rate: float, tags: int | None = None, **verify) -> dict:
     async def go() -> dict:
         config = RunnerConfig(base_url=ingest, query_url=query, progress=False, seed=46)
         async with Runner(source, config) as runner:
-            await runner.run_phase(rate, tags=source.total if source.total is not None else verify.pop("tags"),
-                                   name="stream")
+            await runner.run_phase(rate, tags=tags or source.total, name="stream")
             await runner.verify(**verify)
             return runner.report()
     return asyncio.run(go())

@@ -684,10 +684,7 @@ class Runner:
                     queries.append((q, profile_deadline))
             first_bucket = self._first_time - self._first_time % BUCKET_MS
             end_bucket = self._last_time - self._last_time % BUCKET_MS + BUCKET_MS
-            whole: list[tuple[int, int]] = []
-            for start in range(first_bucket, end_bucket, 1440 * BUCKET_MS):
-                whole.append((start, min(end_bucket, start + 1440 * BUCKET_MS)))
-            for start, end in whole:  # every bucket, both actions, unfiltered and per filter subset
+            for start, end in self._untainted_ranges(first_bucket, end_bucket):  # every bucket, both actions, unfiltered and per filter subset
                 for action in ("VIEW", "BUY"):
                     for mask in range(8):
                         q = self.aggregate_query(start, end, phase, mask=mask, action=action,
@@ -731,6 +728,18 @@ class Runner:
         phase.extra = {"queries": len(queries), "exact_at_first_try": first_try,
                        "seconds_until_exact": waited.summary(2)}
         return phase.report()
+
+    def _untainted_ranges(self, start: int, end: int, most: int = 1440) -> list[tuple[int, int]]:
+        """[start, end) cut into ranges of at most `most` buckets that hold no bucket with a dropped tag."""
+        ranges, run = [], None
+        for bucket in range(start, end + BUCKET_MS, BUCKET_MS):
+            usable = bucket < end and bucket not in self._tainted_buckets
+            if usable and run is None:
+                run = bucket
+            if run is not None and (not usable or bucket - run == most * BUCKET_MS):
+                ranges.append((run, bucket))
+                run = bucket if usable else None
+        return ranges
 
     # --- reporting ------------------------------------------------------------------------------
     def _cpu(self) -> float:

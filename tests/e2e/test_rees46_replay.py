@@ -80,7 +80,7 @@ def assert_exact(report: dict, *, max_drop_ratio: float) -> None:
 def test_rees46_replay_every_answer_exact(start_stream_job, ingest_url, query_client, fresh_topic, fresh_keyspace):
     start_stream_job(fresh_topic, fresh_keyspace)
     source = Rees46Source(DATA)
-    report = replay(source, ingest_url, str(query_client.base_url), rate=500, profiles=400, aggregates=60)
+    report = replay(source, ingest_url, str(query_client.base_url), rate=400, profiles=400, aggregates=60)
     stream, final = report["phases"]
     print(f"\nrees46 replay: {stream['tags']} {stream['latency_ms']} freshness {stream['freshness_s']}\n"
           f"final checks: {final['profiles']} {final['aggregates']} {final['seconds_until_exact']}")

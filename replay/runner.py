@@ -50,6 +50,7 @@ from replay.workload import _second_text, record_to_bytes
 ENDPOINTS = ("user_tags", "user_profiles", "aggregates")
 _JSON_HEADERS = {"Content-Type": "application/json"}
 _INF = float("inf")
+_TICK = 0.001  # scheduler granularity (s): tags due within it are sent together
 _FAR = 1 << 60  # "no tag will ever be sent at or after this time"
 # Profile time-range lengths the mix draws from (ms); None = a random length up to 2 h.
 PROFILE_RANGES_MS = (1_000, 10_000, 60_000, 300_000, 600_000, 3_600_000, 6 * 3_600_000, 86_400_000, None)
@@ -247,8 +248,10 @@ class Runner:
     async def start(self) -> None:
         c = self.config
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=None)
+        # Every body is JSON: one session-wide header instead of a dict per request.
         self._session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                              auto_decompress=False, skip_auto_headers=("User-Agent",))
+                                              headers=_JSON_HEADERS, auto_decompress=False,
+                                              skip_auto_headers=("User-Agent",))
         self._workers = [asyncio.create_task(self._tag_worker()) for _ in range(c.tag_concurrency)]
         self._workers += [asyncio.create_task(self._query_worker(self._profile_q, self._build_profile))
                           for _ in range(c.profile_concurrency)]
@@ -271,8 +274,7 @@ class Runner:
         """(status, body); status None on a transport error or timeout (body = the error)."""
         started = time.perf_counter()
         try:
-            async with self._session.request(method, url, data=body, headers=_JSON_HEADERS if body else None,
-                                             timeout=self._timeouts[endpoint]) as response:
+            async with self._session.request(method, url, data=body, timeout=self._timeouts[endpoint]) as response:
                 payload = await response.read()
                 status = response.status
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
@@ -626,14 +628,15 @@ class Runner:
                         nxt = max(due + interval, t0 + (self.source.time_ms(i) - ev0) / 1000.0 / speed)
                     else:
                         nxt = t0 + (i - first) * interval
-                    if nxt > now:
+                    if nxt > now + _TICK:
                         break
                     due = nxt
                     self._dispatch(i, due, phase)
                     self.next_index = i + 1
                 phase.queue_max = max(phase.queue_max, self._tag_q.qsize())
                 if self.next_index < end:
-                    await asyncio.sleep(max(nxt - loop.time(), 0.0005))
+                    # Timers have ~1 ms resolution: wake at most once per tick, send what is due by then.
+                    await asyncio.sleep(max(nxt - now, _TICK))
             phase.send_done = time.monotonic()
             if self._current_bucket is not None and self._next_unsent_time() >= self._current_bucket.start + BUCKET_MS:
                 self._close_bucket(self._current_bucket)  # the next tag (if any) is in a later bucket

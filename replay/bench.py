@@ -103,6 +103,8 @@ def judge(step: dict, rate: float, *, p99_ms: float, min_rate_ratio: float) -> l
     for endpoint, lat in step["latency_ms"].items():
         if lat["p99"] is not None and lat["p99"] > p99_ms:
             reasons.append(f"{endpoint} p99 {lat['p99']:.0f} ms > {p99_ms:.0f} ms")
+    if step.get("aborted"):
+        reasons.append(f"stopped early: {step['aborted']}")
     if tags["achieved_rate"] < min_rate_ratio * rate:
         reasons.append(f"achieved {tags['achieved_rate']:.0f} tags/s < {min_rate_ratio:.0%} of {rate:.0f}")
     fresh = step["freshness_s"]
@@ -190,7 +192,8 @@ async def bench(args: argparse.Namespace, stack, out_dir: Path) -> tuple[list[di
             for rate in rates:
                 meter.refresh()
                 before, t0 = meter.sample(), time.monotonic()
-                report = await runner.run_phase(rate, tags=args.step_tags, name=f"{rate:.0f}/s")
+                report = await runner.run_phase(rate, tags=args.step_tags, name=f"{rate:.0f}/s",
+                                                max_backlog_s=args.max_backlog)
                 seconds = time.monotonic() - t0
                 components = meter.usage(before, meter.sample(), seconds)
                 reasons = judge(report, rate, p99_ms=args.p99_ms, min_rate_ratio=args.min_rate_ratio)
@@ -218,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-rate-ratio", type=float, default=0.95, help="achieved/target rate needed (default 0.95)")
     p.add_argument("--concurrency", type=int, default=int(os.environ.get("BENCH_CONCURRENCY") or 256),
                    help="tag requests in flight at most (env BENCH_CONCURRENCY, default 256)")
+    p.add_argument("--max-backlog", type=float, default=10.0,
+                   help="end a step early when this many seconds of tags wait in the client (default 10)")
     p.add_argument("--seed", type=int, default=int(os.environ.get("BENCH_SEED") or 1))
     p.add_argument("--base-url", help="default: the local stack's front door")
     p.add_argument("--no-up", action="store_true", help="do not start the local stack (it must be up)")

@@ -71,7 +71,8 @@ async def run(args: argparse.Namespace) -> dict:
     started = time.time()
     async with Runner(source, runner_config(args)) as runner:
         try:
-            await runner.run_phase(args.rate, tags=count, speed=args.speed, name="replay")
+            await runner.run_phase(args.rate, tags=count, speed=args.speed, name="replay",
+                                   max_backlog_s=args.max_backlog or None)
             if args.verify:
                 await runner.verify(profiles=args.verify_profiles, aggregates=args.verify_aggregates)
         except (KeyboardInterrupt, asyncio.CancelledError):
@@ -134,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--tags", type=int, help="send exactly this many tags (rees46: the first N)")
     g.add_argument("--speed", type=float, help="pace by event time: event seconds per real second (capped by --rate)")
     g.add_argument("--concurrency", type=int, default=64, help="tag requests in flight at most (default 64)")
+    g.add_argument("--max-backlog", type=float, default=30.0,
+                   help="stop early when this many seconds of tags wait in the client (default 30; 0 = never)")
     g.add_argument("--profile-concurrency", type=int, default=32)
     g.add_argument("--aggregate-concurrency", type=int, default=4)
     g = p.add_argument_group("queries and scoring")

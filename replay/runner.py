@@ -597,12 +597,16 @@ class Runner:
 
     # --- phases ------------------------------------------------------------------------------
     async def run_phase(self, rate: float, *, tags: int | None = None, duration: float | None = None,
-                        speed: float | None = None, name: str | None = None, settle: bool = True) -> dict:
+                        speed: float | None = None, name: str | None = None, settle: bool = True,
+                        max_backlog_s: float | None = None) -> dict:
         """Send `tags` tags (or `duration` s worth) at `rate` tags/s, continuing the stream.
 
         `speed`: pace by event time instead (event seconds per real second),
         never faster than `rate`. With `settle`, wait at the end until every
         request of the phase is answered and its freshness probes are done.
+        `max_backlog_s`: stop the phase early (report `aborted`) when more
+        than this many seconds of tags wait in the client queue: the platform
+        does not keep up, and an open-loop run would otherwise go on for ever.
         """
         if self._session is None:
             raise RuntimeError("start() the runner first")
@@ -633,7 +637,12 @@ class Runner:
                     due = nxt
                     self._dispatch(i, due, phase)
                     self.next_index = i + 1
-                phase.queue_max = max(phase.queue_max, self._tag_q.qsize())
+                backlog = self._tag_q.qsize()
+                phase.queue_max = max(phase.queue_max, backlog)
+                if max_backlog_s is not None and backlog > max_backlog_s * rate:
+                    phase.extra["aborted"] = (f"client backlog of {backlog} tags (> {max_backlog_s:g} s at "
+                                              f"{rate:g}/s) after {self.next_index - first} tags")
+                    break
                 if self.next_index < end:
                     # Timers have ~1 ms resolution: wake at most once per tick, send what is due by then.
                     await asyncio.sleep(max(nxt - now, _TICK))

@@ -202,3 +202,22 @@ def test_profile_queries_vary_limits_and_ranges():
     assert len(seen) > 50
     assert len(limits) > 5 and "200" in limits and any("limit=" not in u for u in seen)
     assert any("." in r for r in ranges) and any("." not in r for r in ranges)
+
+
+def test_a_phase_stops_early_when_the_client_backlog_grows_too_long():
+    fake = FakePlatform(tag_delay_s=0.02)
+
+    async def go():
+        server, url = await serve(fake)
+        try:
+            async with Runner(small_workload(), fast_config(url, tag_concurrency=2, profile_probe_every_s=0,
+                                                            bucket_probes=False)) as runner:
+                return await runner.run_phase(500, tags=5000, max_backlog_s=0.5)
+        finally:
+            await server.cleanup()
+
+    started = time.monotonic()
+    phase = asyncio.run(go())
+    assert "client backlog" in phase["aborted"]
+    assert phase["tags"]["sent"] < 1000 and phase["tags"]["accepted"] == phase["tags"]["sent"]
+    assert time.monotonic() - started < 8

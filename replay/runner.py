@@ -128,7 +128,8 @@ class Phase:
         self.drop_reasons: dict[str, int] = {}
         self.correct = {"user_profiles": 0, "aggregates": 0}
         self.wrong = {"user_profiles": 0, "aggregates": 0}
-        self.indeterminate = 0  # profile answers the platform may legitimately give otherwise
+        self.indeterminate = 0  # profile answers that differ, but the platform may now legitimately give
+        self.undetermined = 0  # profile picks not asked: the answer would depend on what may be dropped
         self.skipped = {"user_profiles": 0, "aggregates": 0}  # mix slots with nothing askable
         self.latency = {e: Samples() for e in ENDPOINTS}
         self.errors = {e: 0 for e in ENDPOINTS}
@@ -166,7 +167,8 @@ class Phase:
                 "achieved_rate": round(self.sent / busy, 1) if self.sent else 0.0,
             },
             "profiles": {"correct": self.correct["user_profiles"], "wrong": self.wrong["user_profiles"],
-                         "indeterminate": self.indeterminate, "skipped": self.skipped["user_profiles"]},
+                         "indeterminate": self.indeterminate, "not_asked_undetermined": self.undetermined,
+                         "skipped": self.skipped["user_profiles"]},
             "aggregates": {"correct": self.correct["aggregates"], "wrong": self.wrong["aggregates"],
                            "skipped": self.skipped["aggregates"]},
             "exact_pct": self.exact_pct(),
@@ -462,7 +464,7 @@ class Runner:
             effective = PROFILE_CAP if limit is None else limit
             refs = self.oracle.profile_refs(cookie, start, end, effective, self._inflight.get(cookie, 0))
             if refs is None:
-                phase.indeterminate += 1
+                phase.undetermined += 1
                 continue
             params = {"time_range": _range_text(start, end, millis)}
             if limit is not None:
@@ -796,6 +798,7 @@ class Runner:
             for reason, n in p.drop_reasons.items():
                 total.drop_reasons[reason] = total.drop_reasons.get(reason, 0) + n
             total.indeterminate += p.indeterminate
+            total.undetermined += p.undetermined
             for e in ("user_profiles", "aggregates"):
                 total.correct[e] += p.correct[e]
                 total.wrong[e] += p.wrong[e]

@@ -88,6 +88,9 @@ class RunnerConfig:
     bucket_probes: bool = True
     bucket_probe_interval_s: float = 0.5
     bucket_probe_deadline_s: float = 120.0
+    # Probes load the platform too: at most this many run at once (more are not started, and counted).
+    max_profile_probes: int = 8
+    max_bucket_probes: int = 4
     seed: int = 1
     progress: bool = True
     examples: int = 5  # wrong answers / drops kept per phase
@@ -137,6 +140,7 @@ class Phase:
         self.profile_freshness = Samples()  # s
         self.bucket_freshness = Samples()  # s
         self.probe_timeouts = {"profile": 0, "bucket": 0}
+        self.probes_not_started = {"profile": 0, "bucket": 0}
         self.probes: set[asyncio.Task] = set()
         self.examples: list[dict] = []
         self.drop_examples: list[dict] = []
@@ -175,8 +179,10 @@ class Phase:
             "latency_ms": {e: self.latency[e].summary() for e in ENDPOINTS},
             "errors": self.errors,
             "freshness_s": {
-                "profile": {**self.profile_freshness.summary(3), "timeouts": self.probe_timeouts["profile"]},
-                "bucket": {**self.bucket_freshness.summary(3), "timeouts": self.probe_timeouts["bucket"]},
+                "profile": {**self.profile_freshness.summary(3), "timeouts": self.probe_timeouts["profile"],
+                            "not_started": self.probes_not_started["profile"]},
+                "bucket": {**self.bucket_freshness.summary(3), "timeouts": self.probe_timeouts["bucket"],
+                           "not_started": self.probes_not_started["bucket"]},
             },
             "client": {
                 "cpu_pct": round(100.0 * self.cpu_s / elapsed, 1) if elapsed > 0 else None,
@@ -225,6 +231,7 @@ class Runner:
         self._last_time: int | None = None
         self._last_ack = -_INF
         self._next_probe = 0.0
+        self._running_probes = {"profile": 0, "bucket": 0}
         self._process = psutil.Process()
         self._session: aiohttp.ClientSession | None = None
         self._tag_q: asyncio.Queue = asyncio.Queue()
@@ -249,7 +256,8 @@ class Runner:
 
     async def start(self) -> None:
         c = self.config
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=None)
+        # Idle connections are dropped before a server would (uvicorn closes them after 5 s by default).
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=3, ttl_dns_cache=None)
         # Every body is JSON: one session-wide header instead of a dict per request.
         self._session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
                                               headers=_JSON_HEADERS, auto_decompress=False,
@@ -273,16 +281,30 @@ class Runner:
     # --- HTTP ------------------------------------------------------------------------------
     async def _request(self, endpoint: str, method: str, url: URL, body: bytes | None,
                        phase: Phase | None) -> tuple[int | None, bytes]:
-        """(status, body); status None on a transport error or timeout (body = the error)."""
+        """(status, body); status None on a transport error or timeout (body = the error).
+
+        A query (read-only) whose kept-alive connection turns out closed by the
+        server is sent once more on a new one; a tag never is (it could be stored twice).
+        """
         started = time.perf_counter()
-        try:
-            async with self._session.request(method, url, data=body, timeout=self._timeouts[endpoint]) as response:
-                payload = await response.read()
-                status = response.status
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        retry = endpoint != "user_tags"
+        while True:
+            try:
+                async with self._session.request(method, url, data=body,
+                                                 timeout=self._timeouts[endpoint]) as response:
+                    payload = await response.read()
+                    status = response.status
+                break
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                if retry:
+                    retry = False
+                    continue
+                error = exc
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                error = exc
             if phase is not None:
                 phase.errors[endpoint] += 1
-            return None, (type(exc).__name__ + (f": {exc}" if str(exc) else "")).encode()
+            return None, (type(error).__name__ + (f": {error}" if str(error) else "")).encode()
         if phase is not None:
             phase.latency[endpoint].add((time.perf_counter() - started) * 1000.0)
             phase.last_response = time.monotonic()
@@ -330,7 +352,7 @@ class Runner:
             return
         bucket.done = True
         if self.config.bucket_probes and not bucket.tainted:
-            self._probe(bucket.phase, self._bucket_probe(bucket))
+            self._probe(bucket.phase, "bucket", self._bucket_probe(bucket))
 
     async def _tag_worker(self) -> None:
         loop = asyncio.get_running_loop()
@@ -372,7 +394,7 @@ class Runner:
             every = self.config.profile_probe_every_s
             if every > 0 and acked >= self._next_probe:
                 self._next_probe = acked + every
-                self._probe(phase, self._profile_probe(phase, record, acked))
+                self._probe(phase, "profile", self._profile_probe(phase, record, acked))
         else:
             entry[1] = -1.0
             phase.dropped += 1
@@ -547,10 +569,25 @@ class Runner:
         return correct
 
     # --- freshness probes ----------------------------------------------------------------------
-    def _probe(self, phase: Phase, coroutine) -> None:
+    def _probe(self, phase: Phase, kind: str, coroutine) -> None:
+        limit = self.config.max_profile_probes if kind == "profile" else self.config.max_bucket_probes
+        if self._running_probes[kind] >= limit:
+            coroutine.close()
+            phase.probes_not_started[kind] += 1
+            return
+        self._running_probes[kind] += 1
         task = asyncio.create_task(coroutine)
         phase.probes.add(task)
-        task.add_done_callback(phase.probes.discard)
+
+        def finished(t: asyncio.Task) -> None:
+            phase.probes.discard(t)
+            self._running_probes[kind] -= 1
+        task.add_done_callback(finished)
+
+    @staticmethod
+    def _backoff(base: float, waited: float) -> float:
+        """Poll interval: `base` for the first 2 s, then 2.5x, then 5x after 10 s (less load when slow)."""
+        return base if waited < 2.0 else base * 2.5 if waited < 10.0 else base * 5
 
     async def _profile_probe(self, phase: Phase, record: tuple, acked: float) -> None:
         c = self.config
@@ -568,7 +605,7 @@ class Runner:
             if now - acked > c.profile_probe_deadline_s:
                 phase.probe_timeouts["profile"] += 1
                 return
-            await asyncio.sleep(c.profile_probe_interval_s)
+            await asyncio.sleep(self._backoff(c.profile_probe_interval_s, now - acked))
 
     async def _bucket_probe(self, bucket: _Bucket) -> None:
         c = self.config
@@ -595,7 +632,7 @@ class Runner:
             if now - bucket.last_ack > c.bucket_probe_deadline_s:
                 phase.probe_timeouts["bucket"] += 1
                 return
-            await asyncio.sleep(c.bucket_probe_interval_s)
+            await asyncio.sleep(self._backoff(c.bucket_probe_interval_s, now - bucket.last_ack))
 
     # --- phases ------------------------------------------------------------------------------
     async def run_phase(self, rate: float, *, tags: int | None = None, duration: float | None = None,
@@ -811,6 +848,7 @@ class Runner:
             total.bucket_freshness.values.extend(p.bucket_freshness.values)
             for k in total.probe_timeouts:
                 total.probe_timeouts[k] += p.probe_timeouts[k]
+                total.probes_not_started[k] += p.probes_not_started[k]
             total.examples.extend(p.examples)
             total.drop_examples.extend(p.drop_examples)
             total.cpu_s += p.cpu_s

@@ -24,7 +24,7 @@ import orjson
 
 from common.cube import BUCKET_MS
 from replay.runner import Runner, RunnerConfig
-from replay.workload import REFERENCE_START_MS, Workload, format_tag_time
+from replay.workload import REFERENCE_START_MS, Workload
 
 
 def parse_start(text: str) -> int:
@@ -187,5 +187,3 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-
-__all__ = ["main", "build_parser", "format_tag_time"]

@@ -44,7 +44,7 @@ from yarl import URL
 from common.cube import BUCKET_MS
 from common.time_range import format_bucket
 from replay.oracle import PROFILE_CAP, Oracle
-from replay.stats import Samples, summary
+from replay.stats import Samples
 from replay.workload import _second_text, record_to_bytes
 
 ENDPOINTS = ("user_tags", "user_profiles", "aggregates")

@@ -2,8 +2,8 @@
 
 Both writers are KeyedProcessFunctions keyed by a small shard number. Rows to
 write are kept in keyed state (so they are part of every checkpoint) and are
-flushed, concurrently, by a processing-time timer or when the buffer is full;
-a flush returns only after Cassandra acknowledged every write and only then
+flushed every WRITER_FLUSH_MS by a processing-time timer, in unlogged batches
+sent concurrently; a flush returns only after Cassandra acknowledged every write and only then
 clears the buffer. A crash before the flush replays the rows from the
 checkpoint; every write is an upsert of an absolute value or of a row
 identified by its Kafka (partition, offset), so writing twice changes nothing.
@@ -42,6 +42,27 @@ def connect(settings: JobSettings):
     return cluster, cluster.connect(settings.cassandra_keyspace)
 
 
+# Cassandra rejects batches over batch_size_fail_threshold (50 KiB by default).
+BATCH_MAX_BYTES = 32 * 1024
+
+
+def chunks(rows: list, max_rows: int, max_bytes: int = BATCH_MAX_BYTES) -> list[list]:
+    """Consecutive groups of at most `max_rows` rows and about `max_bytes` of values."""
+    out: list[list] = []
+    current: list = []
+    size = 0
+    for row in rows:
+        row_bytes = sum(len(v) if isinstance(v, str) else 8 for v in row)
+        if current and (len(current) >= max_rows or size + row_bytes > max_bytes):
+            out.append(current)
+            current, size = [], 0
+        current.append(row)
+        size += row_bytes
+    if current:
+        out.append(current)
+    return out
+
+
 class _BufferedWriter(KeyedProcessFunction):
     def __init__(self, settings: JobSettings):
         self.settings = settings
@@ -50,7 +71,10 @@ class _BufferedWriter(KeyedProcessFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.cluster, self.session = connect(self.settings)
-        self.timer_at = runtime_context.get_state(ValueStateDescriptor("flush_timer", Types.LONG()))
+        # Shard -> the flush timer already registered. Plain memory, not state:
+        # after a restore it is empty and the (restored) timer is registered
+        # again, which Flink de-duplicates (same key, same timestamp).
+        self.flush_at: dict[int, int] = {}
         self.prepare(runtime_context)
 
     def close(self) -> None:
@@ -61,36 +85,56 @@ class _BufferedWriter(KeyedProcessFunction):
         raise NotImplementedError
 
     def _schedule_flush(self, ctx) -> None:
-        if self.timer_at.value() is None:
-            at = ctx.timer_service().current_processing_time() + self.settings.writer_flush_ms
+        """A flush of this shard within `writer_flush_ms` (one timer per shard and period)."""
+        period = self.settings.writer_flush_ms
+        now = ctx.timer_service().current_processing_time()
+        at = now - now % period + period
+        shard = ctx.get_current_key()
+        if self.flush_at.get(shard) != at:
             ctx.timer_service().register_processing_time_timer(at)
-            self.timer_at.update(at)
+            self.flush_at[shard] = at
 
     def on_timer(self, timestamp: int, ctx) -> None:
-        self.timer_at.clear()
         self.flush()
 
     def _execute_all(self, statement, params: list) -> None:
-        """Execute every write concurrently; retry the failed ones (all writes are
-        idempotent) a few times with back-off, then raise so Flink restarts the
-        job from its last checkpoint."""
-        from cassandra.concurrent import execute_concurrent_with_args
+        """Execute every write, grouped into unlogged batches sent concurrently;
+        retry the failed batches (all writes are idempotent) a few times with
+        back-off, then raise so Flink restarts the job from its last checkpoint.
 
+        Batches are not for atomicity: they cut the per-request cost of the
+        Python driver, which (one interpreter lock for the whole job) bounded
+        the job's throughput (docs/BENCHMARKS.md, "Bottleneck").
+        """
+        from cassandra.concurrent import execute_concurrent
+
+        batches = [self._batch(statement, chunk) for chunk in chunks(params, self.settings.writer_batch_rows)]
         for attempt in range(WRITE_ATTEMPTS):
-            if not params:
+            if not batches:
                 return
-            results = execute_concurrent_with_args(
-                self.session, statement, params, concurrency=self.settings.writer_concurrency,
+            results = execute_concurrent(
+                self.session, [(b, None) for b in batches], concurrency=self.settings.writer_concurrency,
                 raise_on_first_error=False,
             )
-            failed = [(p, r) for p, (ok, r) in zip(params, results) if not ok]
+            failed = [(b, r) for b, (ok, r) in zip(batches, results) if not ok]
             if not failed:
                 return
-            log.warning("%d of %d cassandra writes failed (attempt %d of %d): %s",
-                        len(failed), len(params), attempt + 1, WRITE_ATTEMPTS, failed[0][1])
-            params = [p for p, _ in failed]
+            log.warning("%d of %d cassandra write batches failed (attempt %d of %d): %s",
+                        len(failed), len(batches), attempt + 1, WRITE_ATTEMPTS, failed[0][1])
+            batches = [b for b, _ in failed]
             time.sleep(0.2 * 2**attempt)
         raise failed[0][1]
+
+    @staticmethod
+    def _batch(statement, rows: list):
+        from cassandra.query import BatchStatement, BatchType
+
+        if len(rows) == 1:  # e.g. one large profile row: a plain write, no batch limits
+            return statement.bind(rows[0])
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        for row in rows:
+            batch.add(statement, row)
+        return batch
 
     def flush(self) -> None:
         raise NotImplementedError
@@ -109,7 +153,6 @@ class AggregateWriter(_BufferedWriter):
         self.pending = runtime_context.get_list_state(
             ListStateDescriptor("pending_figures", Types.PICKLED_BYTE_ARRAY())
         )
-        self.pending_count = runtime_context.get_state(ValueStateDescriptor("pending_count", Types.INT()))
         self.upsert = self.session.prepare(
             "INSERT INTO aggregates (action, dims, origin, brand_id, category_id, day, bucket_ms, count, sum_price) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -120,12 +163,7 @@ class AggregateWriter(_BufferedWriter):
             return  # the matching UPDATE_AFTER carries the new absolute figure
         bucket_ms, action, dims, origin, brand_id, category_id, cnt, sum_price = row
         self.pending.add((action, dims, origin, brand_id, category_id, day_of(bucket_ms), bucket_ms, cnt, sum_price))
-        count = (self.pending_count.value() or 0) + 1
-        self.pending_count.update(count)
-        if count >= self.settings.writer_batch_max:
-            self.flush()
-        else:
-            self._schedule_flush(ctx)
+        self._schedule_flush(ctx)
 
     def flush(self) -> None:
         newest: dict[tuple, tuple] = {}
@@ -133,7 +171,6 @@ class AggregateWriter(_BufferedWriter):
             newest[figure[:7]] = figure
         self._execute_all(self.upsert, list(newest.values()))
         self.pending.clear()
-        self.pending_count.clear()
 
 
 class ProfileRowCounter(KeyedProcessFunction):
@@ -160,7 +197,6 @@ class ProfileWriter(_BufferedWriter):
 
     def prepare(self, runtime_context: RuntimeContext) -> None:
         self.pending = runtime_context.get_list_state(ListStateDescriptor("pending_tags", Types.PICKLED_BYTE_ARRAY()))
-        self.pending_count = runtime_context.get_state(ValueStateDescriptor("pending_count", Types.INT()))
         self.insert = self.session.prepare(
             "INSERT INTO user_profiles (cookie, action, time_ms, kafka_partition, kafka_offset, tag) "
             "VALUES (?, ?, ?, ?, ?, ?)"
@@ -176,12 +212,7 @@ class ProfileWriter(_BufferedWriter):
 
     def process_element(self, row, ctx):
         self.pending.add(row)
-        count = (self.pending_count.value() or 0) + 1
-        self.pending_count.update(count)
-        if count >= self.settings.writer_batch_max:
-            self.flush()
-        else:
-            self._schedule_flush(ctx)
+        self._schedule_flush(ctx)
 
     def flush(self) -> None:
         rows = list(self.pending.get())
@@ -196,4 +227,3 @@ class ProfileWriter(_BufferedWriter):
                     (cookie, action, oldest_kept[0], oldest_kept[1], oldest_kept[2]),
                 )
         self.pending.clear()
-        self.pending_count.clear()

@@ -23,15 +23,19 @@ class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
     flink_restore_from: str = ""
     # Heap state: Python keyed state on RocksDB measured ~20x slower here (see docs/STREAM_JOB.md).
     flink_state_backend: str = Field(default="hashmap", pattern="^(rocksdb|hashmap)$")
-    # Event time: how far out of order tags may arrive before a bucket closes on time.
-    watermark_out_of_orderness_ms: int = Field(default=2_000, ge=0)
-    # A Kafka partition with no tags for this long stops holding the watermark back.
-    source_idle_timeout_ms: int = Field(default=5_000, ge=100)
-    # Buckets publish their running totals this often even when the watermark
-    # does not move (quiet stream): a bucket is final ~this long after its last tag.
-    bucket_early_fire_ms: int = Field(default=1_000, ge=100)
-    # Tags later than this (event time behind the watermark) are outside retention.
-    retention_ms: int = Field(default=24 * 3600 * 1000, ge=60_000)
+    # Incremental checkpoints of the heap state: each checkpoint uploads only the
+    # state changes since the last one (a full copy every FLINK_MATERIALIZE_INTERVAL_MS).
+    flink_changelog: bool = True
+    flink_materialize_interval_ms: int = Field(default=600_000, ge=1_000)
+    # The cube is aggregated in mini-batches of this latency (and size): each
+    # bucket's totals are rewritten at most once per batch, and a quiet
+    # stream's last bucket is final about this long after its last tag.
+    bucket_flush_ms: int = Field(default=1_000, ge=100)
+    bucket_batch_size: int = Field(default=20_000, ge=100)
+    # A cube cell untouched for this long (wall clock) leaves the job's state;
+    # a later tag for it would then restart its total. Must cover how long
+    # (in wall time) late tags of a bucket can still arrive. See docs/DESIGN.md.
+    cube_state_ttl_ms: int = Field(default=26 * 3600 * 1000, ge=60_000)
     # Newest tags per cookie and action kept in Cassandra (SPEC: at least 200).
     profile_cap: int = Field(default=200, ge=200)
     # Extra rows tolerated before a trim, so trims are rare range deletes.
@@ -39,5 +43,7 @@ class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
     # Writes are buffered in keyed state per shard and flushed concurrently.
     writer_shards: int = Field(default=8, ge=1)
     writer_flush_ms: int = Field(default=200, ge=10)
-    writer_batch_max: int = Field(default=1_000, ge=1)
-    writer_concurrency: int = Field(default=64, ge=1)
+    writer_concurrency: int = Field(default=16, ge=1)
+    # Rows per unlogged batch (keep rows x row size under Cassandra's
+    # batch_size_fail_threshold, 50 KiB by default; profile rows carry the tag JSON).
+    writer_batch_rows: int = Field(default=100, ge=1, le=500)

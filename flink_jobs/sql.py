@@ -1,16 +1,18 @@
 """The SQL half of the job: the Kafka source table and the aggregate cube.
 
-The cube is eight legacy group windows (TUMBLE, 1 minute, event time), one per
-subset of (origin, brand_id, category_id), unioned. Legacy group windows are
-used, not window TVFs, because only they support the emit strategies the
-SPEC needs (set in `cube_table_config`):
-- early fire: running totals are published every second even when the
-  watermark does not move, so a quiet stream's last bucket is final within
-  about a second of its last tag;
-- late fire (at once) with allowed lateness = retention: a late tag updates its
-  bucket's total (an upsert of the corrected figure, never a second row);
-  window state is purged only once the watermark is past bucket end +
-  retention, i.e. by event time, never by the wall clock.
+The cube is one keyed aggregation: GROUP BY (event-time minute, action,
+CUBE(origin, brand_id, category_id)), i.e. each tag counts in 8 cells of its
+1-minute event-time bucket. It runs in mini-batches with local
+pre-aggregation (`cube_table_config`):
+- each batch rewrites each touched cell's absolute total once, so a hot cell
+  costs one update per batch, not one per tag;
+- batches close on processing time, so a quiet stream's last bucket is final
+  about one batch after its last tag, with no watermark to wait for;
+- a late tag simply updates its bucket's cell (a corrected absolute figure,
+  never a second row), however late, while the cell is in state.
+Measured against the previous design (eight legacy TUMBLE windows with early
+and late firing and 24 h allowed lateness) in docs/BENCHMARKS.md: that one's
+per-window state and timers made checkpoints grow with every cell held.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ SOURCE_TABLE = "user_tags"
 
 
 def source_columns(s: JobSettings, position_columns: str) -> str:
-    """Columns of the record envelope (common.tag), event time and watermark."""
+    """Columns of the record envelope (common.tag) and the tag's event-time minute."""
     return f"""
   time_ms BIGINT,
   cookie STRING,
@@ -33,9 +35,7 @@ def source_columns(s: JobSettings, position_columns: str) -> str:
   price INT,
   tag STRING,
   {position_columns},
-  bucket_ms AS time_ms - MOD(MOD(time_ms, 60000) + 60000, 60000),
-  ts AS TO_TIMESTAMP_LTZ(time_ms, 3),
-  WATERMARK FOR ts AS ts - INTERVAL '{s.watermark_out_of_orderness_ms / 1000:.3f}' SECOND"""
+  bucket_ms AS time_ms - MOD(MOD(time_ms, 60000) + 60000, 60000)"""
 
 
 KAFKA_POSITION = "kafka_partition INT METADATA FROM 'partition' VIRTUAL,\n  kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL"
@@ -58,22 +58,21 @@ CREATE TABLE {SOURCE_TABLE} ({source_columns(s, KAFKA_POSITION)}
 )"""
 
 
-def cube_query() -> str:
-    """One SELECT per dims mask, unioned: (bucket_ms, action, dims, origin, brand_id, category_id, cnt, sum_price)."""
-    selects = []
-    for mask in range(8):
-        group_cols = [name for name, bit in DIMENSIONS if mask & bit]
-        # COALESCE makes every branch's columns NOT NULL alike, so the eight
-        # upsert streams have one type and can be unioned.
-        cols = [f"COALESCE({name}, '')" if mask & bit else "CAST('' AS STRING)" for name, bit in DIMENSIONS]
-        group_by = ", ".join(["TUMBLE(ts, INTERVAL '1' MINUTE)", "bucket_ms", "action", *group_cols])
-        selects.append(
-            f"SELECT bucket_ms, action, CAST({mask} AS TINYINT) AS dims, "
-            f"{cols[0]} AS origin, {cols[1]} AS brand_id, {cols[2]} AS category_id, "
-            f"COUNT(*) AS cnt, SUM(CAST(price AS BIGINT)) AS sum_price "
-            f"FROM {SOURCE_TABLE} GROUP BY {group_by}"
-        )
-    return "\nUNION ALL\n".join(selects)
+def cube_query(s: JobSettings) -> str:
+    """The cube, one grouping set per dims mask: (bucket_ms, action, dims, origin, brand_id, category_id, cnt, sum_price).
+
+    `dims` is the mask of the dimensions a row is grouped by (GROUPING(x) is 1
+    when x is rolled up); a rolled-up dimension is stored as ''. Tags more than
+    the retention behind the watermark are dropped (SPEC: they may be).
+    """
+    present = " + ".join(f"(1 - GROUPING({name})) * {bit}" for name, bit in DIMENSIONS)
+    cols = ", ".join(f"COALESCE({name}, '') AS {name}" for name, _ in DIMENSIONS)
+    names = ", ".join(name for name, _ in DIMENSIONS)
+    return f"""
+SELECT bucket_ms, action, CAST({present} AS TINYINT) AS dims, {cols},
+       COUNT(*) AS cnt, SUM(CAST(price AS BIGINT)) AS sum_price
+FROM {SOURCE_TABLE}
+GROUP BY bucket_ms, action, CUBE({names})"""
 
 
 def profile_query() -> str:
@@ -83,16 +82,18 @@ def profile_query() -> str:
 def cube_table_config(s: JobSettings) -> dict[str, str]:
     return {
         "table.local-time-zone": "UTC",
-        "table.exec.source.idle-timeout": f"{s.source_idle_timeout_ms} ms",
-        "table.exec.emit.early-fire.enabled": "true",
-        "table.exec.emit.early-fire.delay": f"{s.bucket_early_fire_ms} ms",
-        "table.exec.emit.late-fire.enabled": "true",
-        # 0 = publish each late correction at once. A late-fire *delay* shares
-        # the window's processing-time timer with early fire; seen to lose the
-        # correction of a cell whose late tags arrived right after its on-time
-        # fire (end-to-end test, 2026-11-24). Late tags are rare, so no batching.
-        "table.exec.emit.late-fire.delay": "0 ms",
-        "table.exec.emit.allow-lateness": f"{s.retention_ms} ms",
+        # Mini-batches: each cell's state is read and written once per batch and
+        # its new total is emitted once per batch, also when no tag follows
+        # (the batch closes on processing time), so a quiet stream's last
+        # bucket is final about one batch after its last tag.
+        "table.exec.mini-batch.enabled": "true",
+        "table.exec.mini-batch.allow-latency": f"{s.bucket_flush_ms} ms",
+        "table.exec.mini-batch.size": str(s.bucket_batch_size),
+        # Local pre-aggregation per batch before the shuffle (the cube has 8
+        # cells per tag, the coarse ones are hot).
+        "table.optimizer.agg-phase-strategy": "TWO_PHASE",
+        # A cell untouched for this long (processing time) is dropped from state.
+        "table.exec.state.ttl": f"{s.cube_state_ttl_ms} ms",
     }
 
 

@@ -62,6 +62,13 @@ def flink_configuration(s: JobSettings, restore_from: Path | str | None):
         "rest.address": "127.0.0.1",
         "rest.port": str(s.flink_rest_port),
     }
+    if s.flink_changelog:
+        settings.update({
+            "state.changelog.enabled": "true",
+            "state.changelog.storage": "filesystem",
+            "state.changelog.dstl.dfs.base-path": (s.flink_checkpoint_dir / "changelog").resolve().as_uri(),
+            "state.changelog.periodic-materialize.interval": f"{s.flink_materialize_interval_ms} ms",
+        })
     if s.flink_parallelism is not None:
         settings["parallelism.default"] = str(s.flink_parallelism)
     if restore_from:
@@ -88,7 +95,7 @@ def build(s: JobSettings, restore_from: Path | str | None):
     t_env.execute_sql(sql.source_ddl(s, startup))
 
     shards = s.writer_shards
-    cube = t_env.to_changelog_stream(t_env.sql_query(sql.cube_query()))
+    cube = t_env.to_changelog_stream(t_env.sql_query(sql.cube_query(s)))
     (
         cube.key_by(lambda r: shard_of(f"{r[1]}|{r[2]}|{r[3]}|{r[4]}|{r[5]}", shards), key_type=Types.INT())
         .process(AggregateWriter(s))

@@ -177,6 +177,10 @@ concurrent_reads: 16
 concurrent_writes: 16
 concurrent_counter_writes: 8
 concurrent_compactors: 1
+# The stream job writes unlogged multi-partition batches of idempotent upserts
+# (fewer requests, not atomicity), up to 32 KiB: no warning for each.
+batch_size_warn_threshold: 40KiB
+unlogged_batch_across_partitions_warn_threshold: 500
 memtable_flush_writers: 1
 # Tests drop one keyspace each: no snapshot per dropped table.
 auto_snapshot: false

@@ -25,6 +25,17 @@ from flink_jobs.config import JobSettings
 log = logging.getLogger("flink_jobs.user_tags_job")
 _REPO = Path(__file__).resolve().parent.parent
 
+# Bump when a change makes old checkpoints unrestorable (operators added,
+# removed or changed state). Checkpoints live under FLINK_CHECKPOINT_DIR/
+# graph-<version>, so a new graph starts empty and replays the topic from the
+# earliest offset, rewriting every row exactly (all writes are idempotent
+# upserts), instead of failing to map the old state.
+GRAPH_VERSION = 2
+
+
+def checkpoint_root(s: JobSettings) -> Path:
+    return s.flink_checkpoint_dir / f"graph-{GRAPH_VERSION}"
+
 
 def newest_checkpoint(checkpoint_dir: Path) -> Path | None:
     """The newest completed checkpoint (a chk-N directory with _metadata), if any."""
@@ -47,7 +58,7 @@ def flink_configuration(s: JobSettings, restore_from: Path | str | None):
         "python.executable": sys.executable,
         "python.client.executable": sys.executable,
         "state.backend.type": s.flink_state_backend,
-        "state.checkpoints.dir": s.flink_checkpoint_dir.resolve().as_uri(),
+        "state.checkpoints.dir": checkpoint_root(s).resolve().as_uri(),
         "state.checkpoints.num-retained": "3",
         "execution.checkpointing.interval": f"{s.flink_checkpoint_interval_ms} ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
@@ -66,7 +77,7 @@ def flink_configuration(s: JobSettings, restore_from: Path | str | None):
         settings.update({
             "state.changelog.enabled": "true",
             "state.changelog.storage": "filesystem",
-            "state.changelog.dstl.dfs.base-path": (s.flink_checkpoint_dir / "changelog").resolve().as_uri(),
+            "state.changelog.dstl.dfs.base-path": (checkpoint_root(s) / "changelog").resolve().as_uri(),
             "state.changelog.periodic-materialize.interval": f"{s.flink_materialize_interval_ms} ms",
         })
     if s.flink_parallelism is not None:
@@ -128,8 +139,12 @@ def main() -> None:
     s = JobSettings()
     configure_logging(s.log_level)
     _python_path_for_embedded_interpreter()
-    s.flink_checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    restore_from = s.flink_restore_from or newest_checkpoint(s.flink_checkpoint_dir)
+    checkpoint_root(s).mkdir(parents=True, exist_ok=True)
+    older = [p.name for p in s.flink_checkpoint_dir.glob("*") if p != checkpoint_root(s) and any(p.rglob("_metadata"))]
+    if older:
+        log.warning("ignoring checkpoints of an older job graph in %s: %s (this graph replays the topic from "
+                    "the earliest offset; `make clean` removes them)", s.flink_checkpoint_dir, older)
+    restore_from = s.flink_restore_from or newest_checkpoint(checkpoint_root(s))
     log.info("starting job topic=%s bootstrap=%s keyspace=%s restore_from=%s",
              s.kafka_topic, s.kafka_bootstrap_servers, s.cassandra_keyspace, restore_from)
     build(s, restore_from).execute("allezon-user-tags")

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.faults]
 
 
 def completed_checkpoints(checkpoint_dir) -> set:
-    return {p.parent.name for p in checkpoint_dir.glob("*/chk-*/_metadata")}
+    return {p.parent.name for p in checkpoint_dir.glob("*/*/chk-*/_metadata")}
 
 
 def test_killed_job_resumes_from_its_checkpoint_exactly_once(

@@ -1,15 +1,31 @@
 """The query API application factory: `uvicorn query_api.app:create_app --factory`."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from cassandra import OperationTimedOut, ReadFailure, ReadTimeout, Unavailable
+from cassandra.cluster import NoHostAvailable
+from fastapi import FastAPI, Request, Response
 
 from common.logging import configure_logging
-from common.problems import install_problem_handlers
+from common.problems import install_problem_handlers, problem_response
 from query_api.cassandra_session import CassandraReader
 from query_api.config import QuerySettings
 from query_api.routes import router
+
+
+log = logging.getLogger(__name__)
+
+# A read Cassandra could not serve in time (overload, a node down): the
+# client may retry, so 503 with Retry-After, never a 500.
+CASSANDRA_UNAVAILABLE = (OperationTimedOut, ReadTimeout, ReadFailure, Unavailable, NoHostAvailable)
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("cassandra could not answer %s %s: %r", request.method, request.url.path, exc)
+    return problem_response(503, "The database could not answer in time; retry shortly.",
+                            headers={"Retry-After": "1"}, instance=request.url.path)
 
 
 def create_app(settings: QuerySettings | None = None) -> FastAPI:
@@ -29,5 +45,7 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
     app = FastAPI(title="Allezon query API", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     install_problem_handlers(app)
+    for exc_type in CASSANDRA_UNAVAILABLE:
+        app.add_exception_handler(exc_type, _unavailable)
     app.include_router(router)
     return app

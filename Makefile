@@ -5,7 +5,7 @@
 # Variables: COMPONENT=<name> for `make logs`, ARGS="..." passed to the CLI
 # (e.g. make topic-tail ARGS="--last 5"), and every StackSettings variable
 # (KAFKA_PORT, CASSANDRA_HEAP, ALLEZON_RUN_DIR, ...) from the environment.
-# make bench: BENCH_RATES, BENCH_STEP_TAGS, BENCH_P99_MS, BENCH_CONCURRENCY, BENCH_SEED.
+# make bench: BENCH_RATES, BENCH_STEP_TAGS, BENCH_P99_MS, BENCH_CONCURRENCY, BENCH_WARMUP_S, BENCH_SEED.
 
 SHELL := /bin/bash
 PYTHON := .venv/bin/python
@@ -52,6 +52,6 @@ test: bootstrap prereqs ## set up and run the whole suite (unit, stream job, int
 	@.venv-flink/bin/python -m pytest --noconftest -p no:cacheprovider tests/stream_job
 	@$(PYTHON) -m pytest --ignore=tests/stream_job $(ARGS)
 
-bench: bootstrap prereqs ## ramp tags/s with the reference query mix until a step fails; vars BENCH_RATES=500,1000,2000,4000,8000 BENCH_STEP_TAGS=180000 BENCH_P99_MS=200 BENCH_CONCURRENCY=256 BENCH_SEED=1 (docs/REPLAY.md)
+bench: bootstrap prereqs ## ramp tags/s with the reference query mix until a step fails; vars BENCH_RATES=500,1000,2000,4000,8000 BENCH_STEP_TAGS=180000 BENCH_P99_MS=200 BENCH_CONCURRENCY=256 BENCH_WARMUP_S=30 BENCH_SEED=1 (docs/REPLAY.md)
 	@$(STACK) up
 	@$(PYTHON) -m replay.bench $(ARGS)

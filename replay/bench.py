@@ -187,8 +187,15 @@ async def bench(args: argparse.Namespace, stack, out_dir: Path) -> tuple[list[di
                           progress=not args.quiet)
     meter = ComponentMeter(stack)
     steps: list[dict] = []
+    warmup: dict | None = None
     async with Runner(workload, config) as runner:
         try:
+            if args.warmup_s > 0 and rates:
+                # A stack that just started (JIT, Flink job deployment, caches)
+                # answers slowly for a while; that is not the rate being measured.
+                report = await runner.run_phase(rates[0], tags=max(1, int(rates[0] * args.warmup_s)), name="warm-up",
+                                                max_backlog_s=args.max_backlog)
+                warmup = {"rate": rates[0], "tags": report["tags"], "latency_ms": report["latency_ms"]}
             for rate in rates:
                 meter.refresh()
                 before, t0 = meter.sample(), time.monotonic()
@@ -204,7 +211,7 @@ async def bench(args: argparse.Namespace, stack, out_dir: Path) -> tuple[list[di
                     break
         finally:
             remember_end(state_file, workload.time_ms(max(0, runner.next_index - 1)))
-        info = {"event_start": format_tag_time(start_ms), "tags_sent": runner.next_index,
+        info = {"event_start": format_tag_time(start_ms), "tags_sent": runner.next_index, "warmup": warmup,
                 "oracle_tags": runner.oracle.tags_added, "source": workload.describe()}
     return steps, info
 
@@ -223,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tag requests in flight at most (env BENCH_CONCURRENCY, default 256)")
     p.add_argument("--max-backlog", type=float, default=10.0,
                    help="end a step early when this many seconds of tags wait in the client (default 10)")
+    p.add_argument("--warmup-s", type=float, default=float(os.environ.get("BENCH_WARMUP_S") or 30),
+                   help="seconds at the first rate before the first step, not judged (env BENCH_WARMUP_S, default 30)")
     p.add_argument("--seed", type=int, default=int(os.environ.get("BENCH_SEED") or 1))
     p.add_argument("--base-url", help="default: the local stack's front door")
     p.add_argument("--no-up", action="store_true", help="do not start the local stack (it must be up)")

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,33 +115,39 @@ def ingest_client(backends, fresh_topic) -> Iterator[TestClient]:
         yield client
 
 
+@contextmanager
+def uvicorn_service(app: str, env: dict, log_file: Path) -> Iterator[str]:
+    """One of our APIs as a real uvicorn process; yields its base URL once /health/ready answers 200."""
+    port = free_port()
+    with log_file.open("w") as log:
+        process = subprocess.Popen(
+            [str(REPO / ".venv" / "bin" / "python"), "-m", "uvicorn", app, "--factory",
+             "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log"],
+            cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def ready() -> bool:
+            try:
+                return httpx.get(f"{url}/health/ready", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+        poll_until(ready, 60)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+
+
 @pytest.fixture
 def query_client(backends, fresh_keyspace, tmp_path) -> Iterator[httpx.Client]:
     """The query API as a real uvicorn process (the path decoding of percent-encoded
     cookies is the server's, so it is tested through a real server)."""
-    port = free_port()
     env = {
-        **os.environ,
         "CASSANDRA_CONTACT_POINTS": ",".join(backends.cassandra_hosts),
         "CASSANDRA_PORT": str(backends.cassandra_port),
         "CASSANDRA_KEYSPACE": fresh_keyspace,
     }
-    log_file = tmp_path / "query-api.log"
-    with log_file.open("w") as log:
-        process = subprocess.Popen(
-            [str(REPO / ".venv" / "bin" / "python"), "-m", "uvicorn", "query_api.app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            def ready() -> bool:
-                try:
-                    return client.get("/health/ready").status_code == 200
-                except httpx.TransportError:
-                    return False
-            poll_until(ready, 60)
+    with uvicorn_service("query_api.app:create_app", env, tmp_path / "query-api.log") as url:
+        with httpx.Client(base_url=url, timeout=30) as client:
             yield client
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)

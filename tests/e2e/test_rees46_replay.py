@@ -19,19 +19,15 @@ run measured is printed (pytest -s).
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from replay.rees46 import Rees46Source
 from replay.runner import Runner, RunnerConfig
 from replay.workload import Workload
-from tests.e2e.conftest import free_port, poll_until
+from tests.e2e.conftest import uvicorn_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -46,27 +42,9 @@ MAX_DROPS = 0.25
 @pytest.fixture
 def ingest_url(backends, fresh_topic, tmp_path) -> Iterator[str]:
     """The ingest API as a real uvicorn process on the test topic."""
-    port = free_port()
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": backends.kafka_bootstrap, "KAFKA_TOPIC": fresh_topic}
-    log_file = tmp_path / "ingest-api.log"
-    with log_file.open("w") as log:
-        process = subprocess.Popen(
-            [str(REPO / ".venv" / "bin" / "python"), "-m", "uvicorn", "ingest_api.app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        def ready() -> bool:
-            try:
-                return httpx.get(f"{url}/health/ready", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-        poll_until(ready, 60)
+    env = {"KAFKA_BOOTSTRAP_SERVERS": backends.kafka_bootstrap, "KAFKA_TOPIC": fresh_topic}
+    with uvicorn_service("ingest_api.app:create_app", env, tmp_path / "ingest-api.log") as url:
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)
 
 
 PROFILE_AGE_S = 30.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 
 _END = r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{3}))?"
@@ -54,7 +55,16 @@ def parse_time_range(text: str) -> TimeRange:
     return TimeRange(start, end)
 
 
+@lru_cache(maxsize=8192)
+def format_second(second: int) -> str:
+    """Epoch second -> `2022-03-01T00:05:00` (UTC, second precision, no suffix).
+
+    Cached: answers and generated tags format the same recent seconds over and over.
+    """
+    t = _EPOCH + timedelta(seconds=second)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+
+
 def format_bucket(bucket_ms: int) -> str:
     """Bucket label: its start at second precision, no suffix (2022-03-01T00:05:00)."""
-    t = _EPOCH + timedelta(milliseconds=bucket_ms)
-    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+    return format_second(bucket_ms // 1000)

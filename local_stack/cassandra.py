@@ -9,6 +9,7 @@ the tarball's jvm17-server.options would have set.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import subprocess
 from pathlib import Path
@@ -231,3 +232,14 @@ auto_snapshot: false
         if result.returncode != 0:
             raise StackError(f"nodetool {' '.join(args)} failed: {result.stdout}{result.stderr}")
         return result.stdout
+
+    def table_write_counts(self, keyspace: str) -> dict[str, int]:
+        """Table -> writes this node has applied (nodetool tablestats "Local write count")."""
+        counts: dict[str, int] = {}
+        table = None
+        for line in self.nodetool("tablestats", keyspace).splitlines():
+            if m := re.match(r"\s*Table: (\S+)", line):
+                table = m.group(1)
+            elif table and (m := re.match(r"\s*Local write count: (\d+)", line)):
+                counts[table] = int(m.group(1))
+        return counts

@@ -42,10 +42,10 @@ import psutil
 from yarl import URL
 
 from common.cube import BUCKET_MS
-from common.time_range import format_bucket
+from common.time_range import format_bucket, format_second
 from replay.oracle import PROFILE_CAP, Oracle
 from replay.stats import Samples
-from replay.workload import _second_text, record_to_bytes
+from replay.workload import record_to_bytes
 
 ENDPOINTS = ("user_tags", "user_profiles", "aggregates")
 _JSON_HEADERS = {"Content-Type": "application/json"}
@@ -98,7 +98,7 @@ class RunnerConfig:
 
 def _range_text(start_ms: int, end_ms: int, millis: bool) -> str:
     def one(ms: int) -> str:
-        text = _second_text(ms // 1000)
+        text = format_second(ms // 1000)
         return f"{text}.{ms % 1000:03d}" if millis else text
     return f"{one(start_ms)}_{one(end_ms)}"
 

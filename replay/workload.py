@@ -23,10 +23,12 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import cached_property, lru_cache
 
 import orjson
+
+from common.time_range import format_second
 
 REFERENCE_START = datetime(2022, 3, 1, tzinfo=timezone.utc)
 REFERENCE_START_MS = int(REFERENCE_START.timestamp() * 1000)
@@ -36,19 +38,12 @@ RECORD_FIELDS = ("time_ms", "cookie", "country", "device", "action", "origin",
                  "product_id", "brand_id", "category_id", "price")
 PRODUCTS = 100_000
 MAX_PRICE = 100_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MASK53 = (1 << 53) - 1
-
-
-@lru_cache(maxsize=8192)
-def _second_text(second: int) -> str:
-    t = _EPOCH + timedelta(seconds=second)
-    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
 
 
 def format_tag_time(time_ms: int) -> str:
     """`2022-03-01T00:00:00.000Z` (UTC, millisecond precision, Z suffix)."""
-    return f"{_second_text(time_ms // 1000)}.{time_ms % 1000:03d}Z"
+    return f"{format_second(time_ms // 1000)}.{time_ms % 1000:03d}Z"
 
 
 def record_to_tag(record: tuple) -> dict:

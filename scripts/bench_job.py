@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
 import signal
 import socket
 import subprocess
@@ -40,6 +39,7 @@ import psutil
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from common.cube import bucket_of, day_of
 from common.tag import UserTag
 from local_stack import artifacts, schema
 from local_stack.stack import Stack
@@ -52,16 +52,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def write_counts(stack: Stack, keyspace: str) -> Counter:
-    counts, table = Counter(), None
-    for line in stack.cassandra.nodetool("tablestats", keyspace).splitlines():
-        if m := re.match(r"\s*Table: (\S+)", line):
-            table = m.group(1)
-        elif table and (m := re.match(r"\s*Local write count: (\d+)", line)):
-            counts[table] = int(m.group(1))
-    return counts
 
 
 def tree_cpu_s(proc: psutil.Process) -> float:
@@ -127,7 +117,7 @@ def main() -> None:
             except BufferError:
                 producer.poll(0.05)
         producer.poll(0)
-        buckets[(accepted.action, accepted.time_ms - accepted.time_ms % 60_000)] += 1
+        buckets[(accepted.action, bucket_of(accepted.time_ms))] += 1
         tags.append(accepted)
     assert producer.flush(60) == 0, "backlog not fully acknowledged"
     # Probe only tags that cannot have been trimmed by the profile cap.
@@ -135,7 +125,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     probes = [t for t in tags[-50:] + rng.sample(tags, 300) if per_profile[(t.cookie, t.action)] <= 200]
     del tags
-    before = write_counts(stack, keyspace)
+    before = Counter(stack.cassandra.table_write_counts(keyspace))
 
     port = free_port()
     checkpoints = Path(tempfile.mkdtemp(prefix="bench-job-chk-"))
@@ -189,7 +179,7 @@ def main() -> None:
                 pending_probes = [t for t in pending_probes if not session.execute(
                     visible, (t.cookie, t.action, t.time_ms)).one()]
                 for (action, bucket), n in list(pending_buckets.items()):
-                    row = session.execute(total, (action, bucket // 86_400_000, bucket)).one()
+                    row = session.execute(total, (action, day_of(bucket), bucket)).one()
                     if row is not None and row.count == n:
                         del pending_buckets[(action, bucket)]
                 time.sleep(0.5)
@@ -198,7 +188,7 @@ def main() -> None:
         cpu_idle_0 = tree_cpu_s(proc)
         time.sleep(args.idle_s)
         idle_pct = 100 * (tree_cpu_s(proc) - cpu_idle_0) / args.idle_s
-        writes = write_counts(stack, keyspace) - before
+        writes = Counter(stack.cassandra.table_write_counts(keyspace)) - before
         result.update({
             "drain_s": round(drained_s, 1),
             "drain_tags_per_s": round(args.tags / drained_s),

@@ -10,26 +10,15 @@ write counters (nodetool tablestats) before and after.
 from __future__ import annotations
 
 import argparse
-import re
 import time
 
 import orjson
 from confluent_kafka import Producer
 
+from common.cube import bucket_of, day_of
 from common.tag import UserTag
 from local_stack.stack import Stack
 from replay.workload import Workload
-
-
-def write_counts(stack: Stack, keyspace: str) -> dict[str, int]:
-    out = stack.cassandra.nodetool("tablestats", keyspace)
-    counts, table = {}, None
-    for line in out.splitlines():
-        if m := re.match(r"\s*Table: (\S+)", line):
-            table = m.group(1)
-        elif table and (m := re.match(r"\s*Local write count: (\d+)", line)):
-            counts[table] = int(m.group(1))
-    return counts
 
 
 def main() -> None:
@@ -40,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     stack = Stack()
     s = stack.settings
-    before = write_counts(stack, s.cassandra_keyspace)
+    before = stack.cassandra.table_write_counts(s.cassandra_keyspace)
     producer = Producer({"bootstrap.servers": s.kafka_bootstrap_servers, "acks": "all", "enable.idempotence": True})
     started = time.monotonic()
     # Event time advances as fast as wall time: 1 ms per tag at 1,000 tags/s.
@@ -60,10 +49,10 @@ def main() -> None:
     sent_s = time.monotonic() - started
     acked_at = time.monotonic()
     # Freshness: the last tag visible in its profile; the last bucket's total final.
-    final_bucket = last_tag.time_ms - last_tag.time_ms % 60_000
+    final_bucket = bucket_of(last_tag.time_ms)
     for tag in workload.tags(args.tags):
         t = UserTag.model_validate(tag)
-        if t.time_ms - t.time_ms % 60_000 == final_bucket:
+        if bucket_of(t.time_ms) == final_bucket:
             last_bucket[t.action] += 1
     profile_s = bucket_s = None
     with stack.cassandra_session(s.cassandra_keyspace) as session:
@@ -75,14 +64,14 @@ def main() -> None:
             if bucket_s is None and all(
                 (session.execute("SELECT count FROM aggregates WHERE action=%s AND dims=0 AND origin='' AND "
                                  "brand_id='' AND category_id='' AND day=%s AND bucket_ms=%s",
-                                 (a, final_bucket // 86_400_000, final_bucket)).one() or [0])[0] == n
+                                 (a, day_of(final_bucket), final_bucket)).one() or [0])[0] == n
                 for a, n in last_bucket.items()):
                 bucket_s = time.monotonic() - acked_at
             time.sleep(0.2)
     # Wait until the write counters stop moving (the job has caught up).
     last, stable_since = None, time.monotonic()
     while time.monotonic() - stable_since < 5:
-        now = write_counts(stack, s.cassandra_keyspace)
+        now = stack.cassandra.table_write_counts(s.cassandra_keyspace)
         if now != last:
             last, stable_since = now, time.monotonic()
         time.sleep(1)

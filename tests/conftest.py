@@ -1,7 +1,9 @@
 """Session-scoped real Kafka and Cassandra, and per-test fresh topics/keyspaces.
 
 By default the local stack (local_stack/) starts both as processes on ports
-shifted by 10,000 (so `make up` can run beside the tests) in `.run-test/`.
+shifted by 10,000 (so `make up` can run beside the tests) in `.run-test/`;
+ALLEZON_TEST_PORT_SHIFT and ALLEZON_TEST_RUN_DIR move them, so two test
+sessions can run side by side on one machine.
 When a Docker engine answers, testcontainers starts the official images
 instead (ALLEZON_TEST_BACKEND=local|docker forces one).
 """
@@ -61,7 +63,9 @@ def backends() -> Iterator[Backends]:
     from local_stack.config import StackSettings
     from local_stack.stack import Stack
 
-    stack = Stack(StackSettings().shifted(10_000, run_dir=REPO / ".run-test"))
+    shift = int(os.environ.get("ALLEZON_TEST_PORT_SHIFT", "10000"))
+    run_dir = os.environ.get("ALLEZON_TEST_RUN_DIR", str(REPO / ".run-test"))
+    stack = Stack(StackSettings().shifted(shift, run_dir=run_dir))
     stack.clean()  # every session starts from empty data
     stack.up(["kafka", "cassandra"], create_topic=False, apply_schema=False)
     try:

@@ -1,4 +1,8 @@
-"""FastAPI dependencies of the ingest API (clients live on app.state, made in the lifespan)."""
+"""FastAPI dependencies of the ingest API (clients live on app.state, made in the lifespan).
+
+They are `async def` on purpose: FastAPI runs a plain `def` dependency in its
+thread pool, a thread hop per request for a mere attribute read.
+"""
 
 from typing import Annotated
 
@@ -8,11 +12,11 @@ from ingest_api.config import IngestSettings
 from ingest_api.kafka_writer import KafkaWriter
 
 
-def get_settings(request: Request) -> IngestSettings:
+async def get_settings(request: Request) -> IngestSettings:
     return request.app.state.settings
 
 
-def get_writer(request: Request) -> KafkaWriter:
+async def get_writer(request: Request) -> KafkaWriter:
     return request.app.state.writer
 
 

@@ -1,4 +1,8 @@
-"""FastAPI dependencies of the query API (clients live on app.state, made in the lifespan)."""
+"""FastAPI dependencies of the query API (clients live on app.state, made in the lifespan).
+
+They are `async def` on purpose: FastAPI runs a plain `def` dependency in its
+thread pool, a thread hop per request for a mere attribute read.
+"""
 
 from typing import Annotated
 
@@ -8,11 +12,11 @@ from query_api.cassandra_session import CassandraReader
 from query_api.config import QuerySettings
 
 
-def get_settings(request: Request) -> QuerySettings:
+async def get_settings(request: Request) -> QuerySettings:
     return request.app.state.settings
 
 
-def get_reader(request: Request) -> CassandraReader:
+async def get_reader(request: Request) -> CassandraReader:
     return request.app.state.reader
 
 

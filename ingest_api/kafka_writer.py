@@ -2,15 +2,18 @@
 
 confluent-kafka (librdkafka) is used with acks=all and idempotence, so a
 retried batch is never duplicated in the log. `produce()` only queues; a
-background thread serves delivery reports and resolves the asyncio future of
-each tag. The request handler awaits that future: 204 only after the
-acknowledgement, 503 when the broker could not take the tag in time.
+background thread serves delivery reports and hands them to the event loop in
+batches (one wake-up per poll, not one per tag), which resolves the asyncio
+future of each tag. The request handler awaits that future: 204 only after
+the acknowledgement, 503 when the broker could not take the tag in time.
 
-librdkafka's own message timeout equals the acknowledgement deadline, so in
-the common case the outcome is known (delivered or failed) when we answer.
-A tag whose outcome is unknown at the deadline is answered 503; it may still
-land in the log later (documented in README: a 503 means "not acknowledged",
-a client retry may then store it twice — never a 204 for a lost tag).
+librdkafka keeps retrying a queued tag for INGEST_DELIVERY_TIMEOUT_MS, far
+beyond the answer deadline, so the idempotent producer never times out a
+message in flight under mere overload (that starts a new producer epoch whose
+re-sends can duplicate acknowledged tags). A tag whose outcome is unknown at
+the deadline is answered 503 and may still land later (docs/DESIGN.md: a 503
+means "not acknowledged"); at most INGEST_MAX_IN_FLIGHT tags can be in that
+state, beyond it a tag is refused with 503 before it is queued.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -52,8 +56,7 @@ class KafkaWriter:
                 "acks": "all",
                 "enable.idempotence": True,
                 "linger.ms": s.ingest_linger_ms,
-                "message.timeout.ms": s.ingest_ack_timeout_ms,
-                "request.timeout.ms": max(s.ingest_ack_timeout_ms, 100),
+                "message.timeout.ms": s.ingest_delivery_timeout_ms,
                 "queue.buffering.max.messages": s.ingest_max_in_flight,
                 "socket.keepalive.enable": True,
                 "reconnect.backoff.max.ms": 1000,
@@ -66,6 +69,7 @@ class KafkaWriter:
             }
         )
         self._stopping.clear()
+        self._reports: list[tuple[Callable, KafkaError | None, object]] = []
         self._poller = threading.Thread(target=self._serve_delivery_reports, name="kafka-delivery", daemon=True)
         self._poller.start()
         log.info("kafka writer started topic=%s bootstrap=%s", self._topic, s.kafka_bootstrap_servers)
@@ -83,19 +87,34 @@ class KafkaWriter:
     def close(self, flush_timeout_s: float = 5.0) -> None:
         if self._producer is None:
             return
-        remaining = self._producer.flush(flush_timeout_s)
-        if remaining:
-            log.error("kafka writer closed with %d tags not acknowledged topic=%s", remaining, self._topic)
+        # Stop the poller first: from here on only this thread runs callbacks.
         self._stopping.set()
         if self._poller is not None:
             self._poller.join(timeout=2)
+        remaining = self._producer.flush(flush_timeout_s)
+        self._hand_over_reports()
+        if remaining:
+            log.error("kafka writer closed with %d tags not acknowledged topic=%s", remaining, self._topic)
         self._producer = None
 
     def _serve_delivery_reports(self) -> None:
         producer = self._producer
         assert producer is not None
         while not self._stopping.is_set():
-            producer.poll(0.05)
+            producer.poll(0.05)  # fills self._reports through the on_delivery callbacks
+            self._hand_over_reports()
+
+    def _hand_over_reports(self) -> None:
+        """Pass the reports of one poll to their event loops, one call per loop."""
+        reports, self._reports = self._reports, []
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        for loop, *report in reports:
+            by_loop.setdefault(loop, []).append(report)
+        for loop, batch in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle_all, batch, self._topic)
+            except RuntimeError:  # that event loop is closed (shutdown)
+                log.warning("%d delivery reports for a closed event loop topic=%s", len(batch), self._topic)
 
     def _on_statistics(self, stats_json: str) -> None:
         assigned = orjson.loads(stats_json).get("eos", {}).get("idemp_state") == "Assigned"
@@ -121,8 +140,8 @@ class KafkaWriter:
         loop = asyncio.get_running_loop()
         acknowledged: asyncio.Future[None] = loop.create_future()
 
-        def on_delivery(err: KafkaError | None, msg) -> None:  # runs on the poller thread
-            loop.call_soon_threadsafe(_settle, acknowledged, err, msg, cookie)
+        def on_delivery(err: KafkaError | None, msg) -> None:  # runs on the poller thread, inside poll()
+            self._reports.append((loop, acknowledged, err, msg, cookie))
 
         try:
             producer.produce(self._topic, value=value, key=key, on_delivery=on_delivery)
@@ -161,16 +180,19 @@ class KafkaWriter:
         return ready
 
 
-def _settle(fut: asyncio.Future, err: KafkaError | None, msg, cookie: str) -> None:
-    if fut.done():  # the request already gave up and answered 503
-        if err is None:
-            log.warning(
-                "tag acknowledged after its 503 topic=%s partition=%s offset=%s cookie=%r",
-                msg.topic(), msg.partition(), msg.offset(), cookie,
-            )
-        return
-    if err is None:
-        fut.set_result(None)
-    else:
-        log.warning("tag not acknowledged topic=%s cookie=%r: %s", msg.topic(), cookie, err)
-        fut.set_exception(LogUnavailable(str(err)))
+def _settle_all(reports: list, topic: str) -> None:
+    """On the event loop: resolve each tag's future with its delivery report."""
+    for fut, err, msg, cookie in reports:
+        if fut.done():  # the request already gave up and answered 503
+            if err is None:
+                log.warning(
+                    "tag acknowledged after its 503 topic=%s partition=%s offset=%s cookie=%r",
+                    msg.topic(), msg.partition(), msg.offset(), cookie,
+                )
+            else:
+                log.info("tag answered 503 was not delivered either topic=%s cookie=%r: %s", topic, cookie, err)
+        elif err is None:
+            fut.set_result(None)
+        else:
+            log.warning("tag not acknowledged topic=%s cookie=%r: %s", topic, cookie, err)
+            fut.set_exception(LogUnavailable(str(err)))

@@ -8,6 +8,7 @@ unexpected exception into a logged 500 problem instead of a bare text body.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Collection
 from typing import Any
 
 import orjson
@@ -26,6 +27,7 @@ _TITLES = {
     405: "Method Not Allowed",
     413: "Content Too Large",
     415: "Unsupported Media Type",
+    431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
@@ -149,3 +151,50 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(Exception, on_unexpected)
+    _document_400_not_422(app)
+
+
+
+def amend_openapi(app: FastAPI, amend: Callable[[dict[str, Any]], None]) -> None:
+    """Run `amend` on the app's OpenAPI document once, when it is first generated."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            amend(generate())  # generate() caches the document on app.openapi_schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def document_problems(app: FastAPI, *statuses: int, skip_paths: Collection[str] = ()) -> None:
+    """Add problem responses to every operation (those a middleware answers)."""
+    responses = problem_openapi(*statuses)
+
+    def amend(schema: dict[str, Any]) -> None:
+        for path, operations in schema.get("paths", {}).items():
+            if path in skip_paths:
+                continue
+            for operation in operations.values():
+                if isinstance(operation, dict):
+                    for status, response in responses.items():
+                        operation.setdefault("responses", {}).setdefault(str(status), response)
+
+    amend_openapi(app, amend)
+
+
+def _document_400_not_422(app: FastAPI) -> None:
+    """FastAPI documents a 422 for every operation with parameters; ours answer
+    those errors 400 (`on_validation_error`), documented by each route. Drop the
+    422s and their schemas so the OpenAPI document says what the API does."""
+
+    def amend(schema: dict[str, Any]) -> None:
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if isinstance(operation, dict):
+                    operation.get("responses", {}).pop("422", None)
+        components = schema.get("components", {}).get("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+
+    amend_openapi(app, amend)

@@ -28,8 +28,10 @@ MAX_COOKIE_CHARS = 1024
 MAX_FIELD_CHARS = 4096
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# ASCII digits only: `\d` would also match e.g. fullwidth or Arabic-Indic
+# digits, which int() accepts, so such a time would be accepted and echoed.
 _TAG_TIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:[0-9]{2})"
 )
 
 
@@ -57,7 +59,10 @@ def parse_tag_time_ms(text: str) -> int:
         hours, minutes = int(zone[1:3]), int(zone[4:6])
         if hours > 23 or minutes > 59:
             raise TagTimeError("invalid UTC offset")
-        moment -= sign * timedelta(hours=hours, minutes=minutes)
+        try:
+            moment -= sign * timedelta(hours=hours, minutes=minutes)
+        except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is in year 10000
+            raise TagTimeError("the time in UTC is outside years 1 to 9999") from None
     millis = int((fraction + "000")[:3])
     return (moment - _EPOCH) // timedelta(seconds=1) * 1000 + millis
 
@@ -79,7 +84,7 @@ class UserTag(BaseModel):
 
     time: Annotated[
         StrictStr,
-        Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$",
+        Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$",
               examples=["2022-03-22T12:15:00.000Z"]),
     ]
     cookie: Annotated[StrictStr, Field(min_length=1, max_length=MAX_COOKIE_CHARS)]

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 
-_END = r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{3}))?"
+# ASCII digits only (`\d` would match fullwidth and other Unicode digits).
+_END = r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{3}))?"
 _RANGE = re.compile(_END + "_" + _END)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 

@@ -13,9 +13,11 @@ from starlette.responses import Response
 
 from common.cube import BUCKET_MS, mask_of
 from common.problems import Problem, problem_openapi, problem_response, read_body_capped
+from common.tag import user_tag_json_schema
 from common.time_range import TimeRangeError, format_bucket, parse_time_range
 from query_api.debug import compare_with_expected
 from query_api.deps import ReaderDep
+from query_api.params import check_cookie, check_filter, check_limit_digits
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -59,8 +61,9 @@ async def user_profile(
     time_range: Annotated[str, Query(description=_RANGE_DOC)],
     limit: Annotated[int, Query(ge=0, le=MAX_PROFILE_LIMIT)] = MAX_PROFILE_LIMIT,
 ) -> Response:
+    check_cookie(request, cookie)
     tr = _time_range(request)
-    _single(request, "limit", required=False)
+    check_limit_digits(_single(request, "limit", required=False))
     store = reader.profiles
     if store is None:
         raise Problem(503, "Cassandra is not reachable yet.", headers={"Retry-After": "1"})
@@ -90,6 +93,8 @@ async def aggregates(
     tr = _time_range(request)
     for name in ("action", "origin", "brand_id", "category_id"):
         _single(request, name, required=False)
+    for name, value in (("origin", origin), ("brand_id", brand_id), ("category_id", category_id)):
+        check_filter(request, name, value)
     if tr.start_ms % BUCKET_MS or tr.end_ms % BUCKET_MS:
         raise Problem(400, "time_range must start and end on whole minutes.",
                       errors=[{"field": "time_range", "message": "not aligned to a minute"}])
@@ -120,19 +125,44 @@ async def aggregates(
     return Response(answer, media_type=_JSON)
 
 
+def _json_200(description: str, schema: dict) -> dict:
+    return {200: {"description": description, "content": {_JSON: {"schema": schema}}}}
+
+
+_PROFILE_SCHEMA = {
+    "type": "object",
+    "required": ["cookie", "views", "buys"],
+    "properties": {
+        "cookie": {"type": "string"},
+        "views": {"type": "array", "maxItems": MAX_PROFILE_LIMIT, "items": user_tag_json_schema()},
+        "buys": {"type": "array", "maxItems": MAX_PROFILE_LIMIT, "items": user_tag_json_schema()},
+    },
+}
+_AGGREGATES_SCHEMA = {
+    "type": "object",
+    "required": ["columns", "rows"],
+    "properties": {
+        "columns": {"type": "array", "items": {"type": "string"}},
+        "rows": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
+    },
+}
+# 413 only for a POST debug body over 1 MiB. (401 and 431 are documented by
+# the middlewares that answer them, common/auth.py and common/http_limits.py.)
+_QUERY_PROBLEMS = {"GET": problem_openapi(400, 503), "POST": problem_openapi(400, 413, 503)}
+
 # GET and POST answer alike; POST may carry the expected answer (debug mode).
 for _method in ("GET", "POST"):
     router.add_api_route(
         "/user_profiles/{cookie:path}", user_profile, methods=[_method],
         operation_id=f"user_profile_{_method.lower()}",
         summary="A user's newest tags per action in a time range",
-        responses={200: {"description": "The profile"}, **problem_openapi(400, 503)},
+        responses={**_json_200("The profile", _PROFILE_SCHEMA), **_QUERY_PROBLEMS[_method]},
     )
     router.add_api_route(
         "/aggregates", aggregates, methods=[_method],
         operation_id=f"aggregates_{_method.lower()}",
         summary="Count and/or sum of price per 1-minute bucket",
-        responses={200: {"description": "One row per bucket"}, **problem_openapi(400, 503)},
+        responses={**_json_200("One row per bucket", _AGGREGATES_SCHEMA), **_QUERY_PROBLEMS[_method]},
     )
 
 

@@ -3,9 +3,10 @@
 Each service has exactly one pydantic-settings class that inherits the mixins
 for the systems it talks to, so a variable such as KAFKA_BOOTSTRAP_SERVERS
 means the same thing everywhere. Defaults point at the local run (`make up`);
-secrets have no defaults.
+secrets (the bearer tokens) have no defaults.
 """
 
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,3 +34,21 @@ class CassandraSettings(_Base):
 
 class LoggingSettings(_Base):
     log_level: str = "INFO"
+
+
+
+class HttpSettings(_Base):
+    # Requests with more headers, or more header bytes (names + values), get 431.
+    http_max_headers: int = Field(default=100, ge=10)
+    http_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+
+
+MIN_TOKEN_CHARS = 16
+
+
+def check_token_strength(token: SecretStr | None) -> SecretStr | None:
+    """Validator of a bearer-token setting: unset or empty means auth is off;
+    a short token is refused at start-up rather than guessed later."""
+    if token is not None and 0 < len(token.get_secret_value()) < MIN_TOKEN_CHARS:
+        raise ValueError(f"a bearer token needs at least {MIN_TOKEN_CHARS} characters")
+    return token

@@ -6,6 +6,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from common.auth import install_bearer_auth
+from common.http_limits import install_header_limits
 from common.logging import configure_logging
 from common.problems import install_problem_handlers
 from ingest_api.config import IngestSettings
@@ -32,4 +34,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     app.include_router(router)
+    # Added last = outermost: header limits are checked before the token.
+    install_bearer_auth(app, settings.ingest_auth_token)
+    install_header_limits(app, settings.http_max_headers, settings.http_max_header_bytes)
     return app

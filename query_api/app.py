@@ -8,6 +8,8 @@ from cassandra import OperationTimedOut, ReadFailure, ReadTimeout, Unavailable
 from cassandra.cluster import NoHostAvailable
 from fastapi import FastAPI, Request, Response
 
+from common.auth import install_bearer_auth
+from common.http_limits import install_header_limits
 from common.logging import configure_logging
 from common.problems import install_problem_handlers, problem_response
 from query_api.cassandra_session import CassandraReader
@@ -48,4 +50,7 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
     for exc_type in CASSANDRA_UNAVAILABLE:
         app.add_exception_handler(exc_type, _unavailable)
     app.include_router(router)
+    # Added last = outermost: header limits are checked before the token.
+    install_bearer_auth(app, settings.query_auth_token)
+    install_header_limits(app, settings.http_max_headers, settings.http_max_header_bytes)
     return app

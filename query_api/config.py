@@ -1,9 +1,9 @@
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 
-from common.settings import CassandraSettings, LoggingSettings
+from common.settings import CassandraSettings, HttpSettings, LoggingSettings, check_token_strength
 
 
-class QuerySettings(CassandraSettings, LoggingSettings):
+class QuerySettings(CassandraSettings, LoggingSettings, HttpSettings):
     """Environment of the query API (defaults work for `make up`)."""
 
     # Per-statement deadline; SPEC asks 200 ms for a profile answer.
@@ -11,3 +11,7 @@ class QuerySettings(CassandraSettings, LoggingSettings):
     # Connecting at start-up retries until this many seconds passed (then the
     # API stays up, not ready, and keeps trying in the background).
     query_connect_retry_s: float = Field(default=1.0, gt=0)
+    # Bearer token every request but the health checks must carry; unset = no auth.
+    query_auth_token: SecretStr | None = None
+
+    _token_strength = field_validator("query_auth_token")(check_token_strength)

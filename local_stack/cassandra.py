@@ -90,7 +90,7 @@ class CassandraNode(Component):
         return [(n.host, n.native_port), (n.host, n.storage_port), ("127.0.0.1", n.jmx_port)]
 
     def java_argv(self) -> list[str]:
-        heap = artifacts.heap_mib(self.settings.cassandra_heap)
+        heap = artifacts.heap_mib(self.settings.cassandra_heap_size)
         return [
             artifacts.java_executable(),
             f"-Xms{heap}m",
@@ -110,12 +110,32 @@ class CassandraNode(Component):
             f"-Dcassandra.logdir={self.system_log.parent}",
             f"-Dcassandra.jmx.local.port={self.node.jmx_port}",
             "-Dcassandra-foreground=yes",
-            "-Dcassandra.skip_wait_for_gossip_to_settle=0",
-            "-Dcassandra.ring_delay_ms=1000",
+            *self.gossip_flags(),
             "-Dcassandra.superuser_setup_delay_ms=0",
             "-cp",
             f"{self.lib_dir}/*",
             "org.apache.cassandra.service.CassandraDaemon",
+        ]
+
+    def gossip_flags(self) -> list[str]:
+        """How long a starting node listens to gossip before it serves or joins.
+
+        A single node has no one to listen to: no settling, 1 s ring delay. A
+        cluster node waits for gossip to settle before it accepts CQL (else a
+        restarted node coordinates QUORUM requests before it knows its peers
+        are up, and they fail as unavailable), and a joining node needs more
+        than 1 s to hear back from the seeds on a busy 2-core machine
+        ("Unable to contact any seeds" seen with 1 s).
+        """
+        if not self.settings.replicated:
+            return ["-Dcassandra.skip_wait_for_gossip_to_settle=0", "-Dcassandra.ring_delay_ms=1000"]
+        # Settling: at least 2 s, then 3 quiet polls 0.5 s apart (default 5 s and 1 s,
+        # paid up to four times per start) -- three nodes on loopback settle fast.
+        return [
+            "-Dcassandra.ring_delay_ms=5000",
+            "-Dcassandra.gossip_settle_min_wait_ms=2000",
+            "-Dcassandra.gossip_settle_interval_ms=500",
+            "-Dcassandra.gossip_settle_poll_success_required=3",
         ]
 
     def prepare(self) -> None:
@@ -130,19 +150,34 @@ class CassandraNode(Component):
         self.process.argv = self.java_argv()
 
     def ready(self) -> bool:
+        """The node answers CQL; in a cluster it has also joined the ring (UN in nodetool status).
+
+        A cluster node is not ready while it is still joining: the next node
+        must not start bootstrapping before then (Cassandra refuses, or worse,
+        two nodes pick their tokens without seeing each other's).
+        """
         with socket.create_connection((self.node.host, self.node.native_port), timeout=1.0):
             pass
         cluster, session = connect([self.node.host], self.node.native_port, timeout=5.0)
         try:
-            row = session.execute("SELECT release_version FROM system.local").one()
-            return row is not None and bool(row.release_version)
+            row = session.execute("SELECT release_version, bootstrapped FROM system.local").one()
+            if row is None or not row.release_version:
+                return False
+            if not self.settings.replicated:
+                return True
+            if row.bootstrapped != "COMPLETED":
+                return False
         finally:
             cluster.shutdown()
+        # Only now the (costlier: one JVM) nodetool call.
+        return self.ring_states().get(self.node.host) == "UN"
 
     # --- configuration -------------------------------------------------------------
     def cassandra_yaml(self) -> str:
         s, n, home = self.settings, self.node, self.home
-        seeds = ",".join(f"{x.host}:{x.storage_port}" for x in s.cassandra_nodes()[:3])
+        # Two seeds of three: a restarted node always finds a live seed when one
+        # node is down, and node 3 really bootstraps (seeds do not).
+        seeds = ",".join(f"{x.host}:{x.storage_port}" for x in s.cassandra_nodes()[:2])
         return f"""# Written by local_stack/cassandra.py; regenerated on every start.
 cluster_name: allezon-local
 num_tokens: 16
@@ -232,6 +267,15 @@ auto_snapshot: false
         if result.returncode != 0:
             raise StackError(f"nodetool {' '.join(args)} failed: {result.stdout}{result.stderr}")
         return result.stdout
+
+    def ring_states(self) -> dict[str, str]:
+        """Address -> state as this node sees the ring: "UN" (up, normal), "DN", "UJ" (joining), ..."""
+        states: dict[str, str] = {}
+        for line in self.nodetool("status").splitlines():
+            # "UN  127.0.0.2:47000  104.36 KiB  16  100.0%  <host id>  rack1" (port shown when not 7000)
+            if m := re.match(r"([UD][NLJM])\s+(\d+\.\d+\.\d+\.\d+)(?::\d+)?\s", line):
+                states[m.group(2)] = m.group(1)
+        return states
 
     def table_write_counts(self, keyspace: str) -> dict[str, int]:
         """Table -> writes this node has applied (nodetool tablestats "Local write count")."""

@@ -39,9 +39,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         ("front door", stack.proxy.name, f"{stack.proxy.base_url}  (POST /user_tags, /user_profiles/..., /aggregates)"),
         ("ingest API", stack.ingest_api.name, stack.ingest_api.address),
         ("query API", stack.query_api.name, stack.query_api.address),
-        ("Kafka", stack.kafka.name, f"{s.kafka_bootstrap_servers}  topic {s.kafka_topic}"),
-        ("Cassandra", stack.cassandra.name, f"{stack.cassandra.address}  keyspace {s.cassandra_keyspace}"),
     ]
+    replication = (f"  rf {s.replication_factor}, min.insync {s.min_insync_replicas}" if s.replicated else "")
+    for broker in stack.kafka_brokers:
+        rows.append(("Kafka", broker.name, f"{broker.bootstrap}  topic {s.kafka_topic}{replication}"))
+    consistency = f"  rf {s.replication_factor}, {s.service_consistency}" if s.replicated else ""
+    for node in stack.cassandra_nodes:
+        rows.append(("Cassandra", node.name, f"{node.address}  keyspace {s.cassandra_keyspace}{consistency}"))
     if stack.flink_job is not None:
         rows.append(("Flink UI", stack.flink_job.name, f"{stack.flink_job.address}  (stream job)"))
     for label, name, address in rows:
@@ -79,7 +83,8 @@ def cmd_status(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 def cmd_logs(args: argparse.Namespace) -> int:
     stack = _stack()
-    components = [stack.get(args.component)] if args.component else stack.components()
+    # "kafka" / "cassandra" also name every node of a cluster (kafka-1, kafka-2, ...).
+    components = stack._select([args.component]) if args.component else stack.components()
     files = [p for c in components for p in (c.process.log_file, *c.log_files) if p.exists()]
     if not files:
         print("no log files yet", file=sys.stderr)

@@ -25,6 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _KEYSPACE_RE = re.compile(r"[a-z][a-z0-9_]{0,47}")
 _HEAP_RE = re.compile(r"[1-9][0-9]*[mMgG]")
+_CONSISTENCY_LEVELS = ("ONE", "LOCAL_ONE", "TWO", "QUORUM", "LOCAL_QUORUM", "EACH_QUORUM", "ALL")
 
 # Port fields moved together by StackSettings.shifted().
 _PORT_FIELDS = (
@@ -90,8 +91,9 @@ class StackSettings(BaseSettings):
     )
 
     # --- topology ------------------------------------------------------------
-    # Brokers and Cassandra nodes. Only 1 is implemented; 3 is the planned
-    # replicated mode (nodes on 127.0.0.1/.2/.3, same ports on each address).
+    # Brokers and Cassandra nodes: 1, or 3 for the replicated mode (node i on
+    # 127.0.0.i, the same ports on each address; JMX ports differ, see
+    # cassandra_nodes()). CLUSTER_SIZE=3 make up.
     cluster_size: int = 1
     host: str = "127.0.0.1"
 
@@ -111,8 +113,15 @@ class StackSettings(BaseSettings):
     cassandra_port: int = 9042
     cassandra_storage_port: int = 7000
     cassandra_jmx_port: int = 7199
-    cassandra_heap: str = "768m"
+    # Unset: 768m for a single node, 512m per node in the replicated mode (three
+    # nodes, each mlockall()s its heap, on a shared 24 GiB machine).
+    cassandra_heap: str | None = None
     cassandra_keyspace: str = "allezon"
+    # Consistency level the services read and write at (CASSANDRA_CONSISTENCY,
+    # the services' own variable). Unset: the services' default (LOCAL_ONE) on
+    # a single node, QUORUM in the replicated mode, so that a read sees every
+    # acknowledged write while one of the three replicas is down.
+    cassandra_consistency: str | None = None
 
     # --- services ------------------------------------------------------------------
     ingest_port: int = 8081
@@ -128,6 +137,9 @@ class StackSettings(BaseSettings):
     flink_job_enabled: bool = True
     # Web UI / REST API of the job's local Flink cluster.
     flink_rest_port: int = 8091
+    # The job's parallelism (FLINK_PARALLELISM, the job's own variable). Unset:
+    # Flink's default (1) on a single node, 2 in the replicated mode.
+    flink_parallelism: int | None = Field(default=None, ge=1)
 
     # --- timeouts (seconds) ---------------------------------------------------------
     start_timeout_s: float = Field(default=180.0, gt=0)
@@ -135,14 +147,26 @@ class StackSettings(BaseSettings):
 
     @field_validator("cluster_size")
     @classmethod
-    def _only_single_node(cls, value: int) -> int:
-        if value != 1:
-            raise ValueError("only cluster_size=1 is implemented (3 is planned)")
+    def _supported_cluster_size(cls, value: int) -> int:
+        # 2 would make min.insync.replicas=2 and QUORUM need every node: no fault tolerance.
+        if value not in (1, 3):
+            raise ValueError(f"cluster_size must be 1 or 3 (replicated mode), got {value}")
         return value
+
+    @field_validator("cassandra_consistency")
+    @classmethod
+    def _consistency(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.upper() not in _CONSISTENCY_LEVELS:
+            raise ValueError(f"CASSANDRA_CONSISTENCY must be one of {', '.join(_CONSISTENCY_LEVELS)}, got {value!r}")
+        return value.upper()
 
     @field_validator("kafka_heap", "cassandra_heap")
     @classmethod
-    def _heap(cls, value: str) -> str:
+    def _heap(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not _HEAP_RE.fullmatch(value):
             raise ValueError(f"heap size must look like 512m or 1g, got {value!r}")
         return value
@@ -165,8 +189,31 @@ class StackSettings(BaseSettings):
         return self.maven_repo or self.cache_dir / "m2"
 
     @property
+    def replicated(self) -> bool:
+        return self.cluster_size > 1
+
+    @property
     def replication_factor(self) -> int:
         return min(self.cluster_size, 3)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """Kafka: an acks=all write needs this many replicas (2 of 3: one broker may be down)."""
+        return 1 if self.replication_factor == 1 else 2
+
+    @property
+    def cassandra_heap_size(self) -> str:
+        return self.cassandra_heap or ("512m" if self.replicated else "768m")
+
+    @property
+    def service_consistency(self) -> str | None:
+        """CASSANDRA_CONSISTENCY for the services (None: theirs)."""
+        return self.cassandra_consistency or ("QUORUM" if self.replicated else None)
+
+    @property
+    def job_parallelism(self) -> int | None:
+        """FLINK_PARALLELISM for the stream job (None: Flink's)."""
+        return self.flink_parallelism or (2 if self.replicated else None)
 
     def node_host(self, node_id: int) -> str:
         """Address of node `node_id` (1-based): the configured host for a single node."""
@@ -181,9 +228,11 @@ class StackSettings(BaseSettings):
         ]
 
     def cassandra_nodes(self) -> list[CassandraNodeSpec]:
+        # JMX listens on 127.0.0.1 whatever the node's address, so node i gets
+        # CASSANDRA_JMX_PORT + i - 1 (7199, 7200, 7201).
         return [
             CassandraNodeSpec(
-                i, self.node_host(i), self.cassandra_port, self.cassandra_storage_port, self.cassandra_jmx_port
+                i, self.node_host(i), self.cassandra_port, self.cassandra_storage_port, self.cassandra_jmx_port + i - 1
             )
             for i in range(1, self.cluster_size + 1)
         ]
@@ -205,6 +254,7 @@ class StackSettings(BaseSettings):
             "CASSANDRA_PORT": str(self.cassandra_port),
             "CASSANDRA_KEYSPACE": self.cassandra_keyspace,
             "LOG_LEVEL": self.log_level,
+            **({"CASSANDRA_CONSISTENCY": self.service_consistency} if self.service_consistency else {}),
         }
 
     def shifted(self, offset: int, run_dir: Path | str | None = None, **changes: object) -> StackSettings:

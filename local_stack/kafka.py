@@ -119,7 +119,7 @@ class KafkaBroker(Component):
     # --- configuration ---------------------------------------------------------------
     def server_properties(self) -> str:
         s = self.settings
-        rf = s.replication_factor
+        rf, min_isr = s.replication_factor, s.min_insync_replicas
         voters = ",".join(f"{n.node_id}@{n.host}:{n.controller_port}" for n in s.kafka_nodes())
         host, port, cport = self.node.host, self.node.port, self.node.controller_port
         return f"""# Written by local_stack/kafka.py; regenerated on every start.
@@ -137,7 +137,7 @@ log.dirs={self.data_dir}
 auto.create.topics.enable={str(s.kafka_auto_create_topics).lower()}
 num.partitions={s.kafka_topic_partitions}
 default.replication.factor={rf}
-min.insync.replicas={1 if rf == 1 else 2}
+min.insync.replicas={min_isr}
 unclean.leader.election.enable=false
 
 # Retention by size only (see local_stack/kafka.py): event times are logical
@@ -150,10 +150,10 @@ log.segment.bytes=268435456
 offsets.topic.replication.factor={rf}
 offsets.topic.num.partitions=8
 transaction.state.log.replication.factor={rf}
-transaction.state.log.min.isr={1 if rf == 1 else 2}
+transaction.state.log.min.isr={min_isr}
 transaction.state.log.num.partitions=8
 share.coordinator.state.topic.replication.factor={rf}
-share.coordinator.state.topic.min.isr={1 if rf == 1 else 2}
+share.coordinator.state.topic.min.isr={min_isr}
 group.initial.rebalance.delay.ms=0
 # A broker restarted after a crash (kill -9) must wait for its previous
 # session to expire before it may register again: keep that short.
@@ -236,7 +236,7 @@ logger.authorizer.level = WARN
             config={
                 "retention.ms": "-1",
                 "retention.bytes": str(self.settings.kafka_retention_bytes),
-                "min.insync.replicas": "1" if self.settings.replication_factor == 1 else "2",
+                "min.insync.replicas": str(self.settings.min_insync_replicas),
                 **(config or {}),
             },
             timeout=timeout,
@@ -244,6 +244,25 @@ logger.authorizer.level = WARN
 
     def delete_topic(self, name: str, timeout: float = 30.0) -> bool:
         return delete_topic(self.settings.kafka_bootstrap_servers, name, timeout)
+
+    def in_sync_for(self, topic: str) -> bool:
+        """True when this broker is in the ISR of every partition of `topic` (asked of the cluster)."""
+        return self.node.node_id in in_sync_brokers(self.settings.kafka_bootstrap_servers, topic)
+
+
+def partition_replicas(bootstrap: str, topic: str, timeout: float = 5.0) -> dict[int, tuple[int, list[int]]]:
+    """Partition -> (leader, in-sync replicas) as the cluster's metadata reports them now."""
+    meta = admin_client(bootstrap).list_topics(topic=topic, timeout=timeout).topics.get(topic)
+    if meta is None or meta.error is not None:
+        raise StackError(f"topic {topic}: no metadata ({meta.error if meta else 'missing'})")
+    return {p.id: (p.leader, list(p.isrs)) for p in meta.partitions.values()}
+
+
+def in_sync_brokers(bootstrap: str, topic: str) -> set[int]:
+    """Brokers that are in the ISR of every partition of `topic`."""
+    partitions = partition_replicas(bootstrap, topic)
+    isr_sets = [set(isr) for _, isr in partitions.values()]
+    return set.intersection(*isr_sets) if isr_sets else set()
 
 
 def create_topic(

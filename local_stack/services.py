@@ -143,6 +143,7 @@ def flink_job(settings: StackSettings) -> Service | None:
         "FLINK_CONNECTOR_DIR": str(artifacts.lib_dir("flink-connectors", settings)),
         "FLINK_CHECKPOINT_DIR": str(settings.run_dir / "flink" / "checkpoints"),
         "FLINK_REST_PORT": str(settings.flink_rest_port),
+        **({"FLINK_PARALLELISM": str(settings.job_parallelism)} if settings.job_parallelism else {}),
     }
     return Service(
         "flink-job",

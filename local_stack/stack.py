@@ -5,10 +5,13 @@
     stack.up(["kafka", "cassandra"])           # only the infrastructure (test fixtures)
     stack.down()
 
-Start order: Kafka and Cassandra start together and are awaited together;
-then the topic is created and the schema applied; then the stream job, the two
-APIs (all three together), and the proxy. `down` stops in the
-reverse order (Kafka and Cassandra again together) and keeps all data.
+Start order: Kafka and Cassandra start together and are awaited together
+(with CLUSTER_SIZE=3: the three brokers together, the three Cassandra nodes one
+after the other, each once the previous one is UN in the ring); then the topic
+is created and the schema applied; then the stream job, the two APIs (all three
+together), and the proxy. `down` stops in the reverse order (Kafka and
+Cassandra again together) and keeps all data. `up` starts only what is not
+running, so after a crash it restarts just the missing node(s).
 """
 
 from __future__ import annotations
@@ -118,11 +121,20 @@ class Stack:
             artifacts.resolve("kafka", self.settings)
         if any(isinstance(c, CassandraNode) for c in infra):
             artifacts.resolve("cassandra", self.settings)
+        cassandras = [c for c in infra if isinstance(c, CassandraNode)]
+        brokers = [c for c in infra if isinstance(c, KafkaBroker)]
         # Cassandra first: it takes longest, and Kafka's storage format runs a JVM meanwhile.
-        for component in sorted(infra, key=lambda c: not isinstance(c, CassandraNode)):
+        # The brokers of a cluster start together (their controller quorum needs a majority).
+        for component in [*cassandras[:1], *brokers]:
             component.start()
-        for component in infra:
-            component.wait_ready(timeout)
+        # Cassandra nodes join one at a time: a node may bootstrap only once the
+        # previous one is up and normal in the ring (wait_ready checks that).
+        for node in cassandras:
+            if node is not cassandras[0]:
+                node.start()
+            node.wait_ready(timeout)
+        for broker in brokers:
+            broker.wait_ready(timeout)
         if create_topic and any(c in selected for c in self.kafka_brokers):
             self.kafka.create_topic(self.settings.kafka_topic)
         if apply_schema and any(c in selected for c in self.cassandra_nodes):

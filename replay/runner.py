@@ -216,6 +216,10 @@ class Runner:
         self.phases: list[Phase] = []
         self.next_index = 0
         self.stream_closed = False
+        # (index, loop time of the 204) of every acknowledged tag, in answer order:
+        # crash tests check the log against it.
+        self.acknowledged: list[tuple[int, float]] = []
+        self._stop_sending = False
         # Send order = index order = time order (sources are time-ordered).
         self._pending: deque[list] = deque()  # [time_ms, ack] per tag not yet old enough; ack None/-1 (dropped)/t
         self._safe_n = 0  # tags 0.._safe_n-1 were acknowledged >= profile_age_s ago (or dropped)
@@ -385,6 +389,7 @@ class Runner:
         bucket.pending -= 1
         if status == 204:
             self.oracle.add_record(i, record)
+            self.acknowledged.append((i, acked))
             entry[1] = acked
             phase.accepted += 1
             if acked > bucket.last_ack:
@@ -663,7 +668,7 @@ class Runner:
         ev0 = self.source.time_ms(first) if count and speed else 0
         due = t0 - interval
         try:
-            while self.next_index < end:
+            while self.next_index < end and not self._stop_sending:
                 now = loop.time()
                 while self.next_index < end:
                     i = self.next_index
@@ -705,6 +710,10 @@ class Runner:
         await self._tag_q.join()
         await self._profile_q.join()
         await self._aggregate_q.join()
+
+    def stop_sending(self) -> None:
+        """End the running phase now (it still waits for the answers in flight)."""
+        self._stop_sending = True
 
     def close_stream(self) -> None:
         """No more tags will be sent: the last bucket is closed."""

@@ -115,28 +115,56 @@ def ingest_client(backends, fresh_topic) -> Iterator[TestClient]:
         yield client
 
 
+class UvicornProcess:
+    """One of our APIs as a real uvicorn process on a fixed port, which crash
+    tests kill -9 and start again (clients keep the same URL)."""
+
+    def __init__(self, app: str, env: dict, log_file: Path, port: int | None = None):
+        self.app, self.env, self.log_file = app, env, log_file
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, ready_timeout_s: float = 60) -> float:
+        """Start and wait until /health/ready answers 200; returns the seconds that took."""
+        with self.log_file.open("a") as log:
+            self.process = subprocess.Popen(
+                [str(REPO / ".venv" / "bin" / "python"), "-m", "uvicorn", self.app, "--factory",
+                 "--host", "127.0.0.1", "--port", str(self.port), "--loop", "uvloop", "--http", "httptools",
+                 "--no-access-log"],
+                cwd=REPO, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return poll_until(self.ready, ready_timeout_s)
+
+    def ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/health/ready", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def kill(self) -> None:
+        """kill -9, as a crash."""
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, sig: int) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            self.process.wait(30)
+
+
 @contextmanager
 def uvicorn_service(app: str, env: dict, log_file: Path) -> Iterator[str]:
     """One of our APIs as a real uvicorn process; yields its base URL once /health/ready answers 200."""
-    port = free_port()
-    with log_file.open("w") as log:
-        process = subprocess.Popen(
-            [str(REPO / ".venv" / "bin" / "python"), "-m", "uvicorn", app, "--factory",
-             "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log"],
-            cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+    service = UvicornProcess(app, env, log_file)
     try:
-        def ready() -> bool:
-            try:
-                return httpx.get(f"{url}/health/ready", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-        poll_until(ready, 60)
-        yield url
+        service.start()
+        yield service.url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)
+        service.stop()
 
 
 @pytest.fixture

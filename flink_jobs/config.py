@@ -20,6 +20,8 @@ class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
     flink_checkpoint_dir: Path = _REPO / ".run" / "flink" / "checkpoints"
     flink_checkpoint_interval_ms: int = Field(default=5_000, ge=100)
     # Restore from this checkpoint/savepoint path ("" = the newest retained one, if any).
+    # The job restores in CLAIM mode (the changelog backend needs it): it owns
+    # the snapshot and may delete it once subsumed, so pass a copy of a savepoint you keep.
     flink_restore_from: str = ""
     # Heap state: Python keyed state on RocksDB measured ~20x slower here (see docs/STREAM_JOB.md).
     flink_state_backend: str = Field(default="hashmap", pattern="^(rocksdb|hashmap)$")

@@ -10,12 +10,14 @@ FastAPI's parsing does (docs/DESIGN.md, "Bad input").
   stored tag, and one over 64 KiB would exceed Cassandra's key limit: 400.
 - `limit` is plain decimal digits: FastAPI's integer parsing also takes
   `+5`, ` 5`, `1_0` and `5.0`.
+- The cookie is the rest of the path, newlines included (`CookieConvertor`).
 """
 
 from __future__ import annotations
 
 from urllib.parse import parse_qsl, unquote_to_bytes
 
+from starlette.convertors import Convertor
 from starlette.requests import Request
 
 from common.problems import Problem
@@ -60,3 +62,18 @@ def check_limit_digits(text: str | None) -> None:
     """`limit` as sent: decimal ASCII digits only (its range FastAPI checks)."""
     if text is not None and not (text.isascii() and text.isdigit()):
         raise _bad("limit", "expected an integer from 0 to 200 written in decimal digits")
+
+
+class CookieConvertor(Convertor[str]):
+    """The rest of the path, as Starlette's `path` convertor, but newlines
+    included: `path` is `.*`, which stops at a newline (a valid cookie
+    character, sent as %0A), so such a profile answered 404 (found by
+    schemathesis)."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value

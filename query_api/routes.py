@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Query, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.convertors import register_url_convertor
 from starlette.responses import Response
 
 from common.cube import BUCKET_MS, mask_of
@@ -17,7 +18,7 @@ from common.tag import user_tag_json_schema
 from common.time_range import TimeRangeError, format_bucket, parse_time_range
 from query_api.debug import compare_with_expected
 from query_api.deps import ReaderDep
-from query_api.params import check_cookie, check_filter, check_limit_digits
+from query_api.params import CookieConvertor, check_cookie, check_filter, check_limit_digits
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -150,10 +151,13 @@ _AGGREGATES_SCHEMA = {
 # the middlewares that answer them, common/auth.py and common/http_limits.py.)
 _QUERY_PROBLEMS = {"GET": problem_openapi(400, 503), "POST": problem_openapi(400, 413, 503)}
 
+# Registered before the route below is compiled (idempotent; the name is ours).
+register_url_convertor("cookie", CookieConvertor())
+
 # GET and POST answer alike; POST may carry the expected answer (debug mode).
 for _method in ("GET", "POST"):
     router.add_api_route(
-        "/user_profiles/{cookie:path}", user_profile, methods=[_method],
+        "/user_profiles/{cookie:cookie}", user_profile, methods=[_method],
         operation_id=f"user_profile_{_method.lower()}",
         summary="A user's newest tags per action in a time range",
         responses={**_json_200("The profile", _PROFILE_SCHEMA), **_QUERY_PROBLEMS[_method]},

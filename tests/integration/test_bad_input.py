@@ -306,6 +306,9 @@ def test_bad_query_gets_problem_and_changes_nothing(seeded_query, api_keyspace, 
 @pytest.mark.parametrize("encoded, cookie", [
     ("a%2Fb%20c%25%C4%87", "a/b c%ć"),  # the seeded cookie: its tag comes back
     ("%00", "\x00"),
+    ("a%0Ab", "a\nb"),  # a newline was a 404 before query_api.params.CookieConvertor
+    ("a%0A", "a\n"),
+    ("%0D%0A%09", "\r\n\t"),
     ("%2F%2F", "//"),
     ("a+b", "a+b"),  # '+' is a plain character in a path
     ("%EF%BF%BD", "\ufffd"),  # a real replacement character is a valid cookie

@@ -60,6 +60,20 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_restart(args: argparse.Namespace) -> int:
+    """Stop (if running) and start each named component, e.g. one node of a cluster."""
+    stack = _stack()
+    for name in args.components:
+        started = time.monotonic()
+        try:
+            stack.restart(name)
+        except NotReadyError as exc:
+            print(f"\nERROR: {exc}\n\n{exc.log_tail}", file=sys.stderr)
+            return 1
+        print(f"{name}: restarted and ready in {time.monotonic() - started:.1f} s")
+    return 0
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
     stack = _stack()
     stack.clean()
@@ -201,6 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     down = sub.add_parser("down", help="stop what `up` started (data is kept)")
     down.add_argument("components", nargs="*")
     down.set_defaults(func=cmd_down)
+
+    restart = sub.add_parser("restart", help="stop and start the named components (e.g. cassandra-2)")
+    restart.add_argument("components", nargs="+")
+    restart.set_defaults(func=cmd_restart)
 
     schema_cmd = sub.add_parser("schema", help="apply cql/ to the cluster named by CASSANDRA_* variables")
     schema_cmd.add_argument("--wait", type=float, default=120.0, help="seconds to retry while Cassandra starts")

@@ -27,6 +27,10 @@ import psutil
 log = logging.getLogger(__name__)
 
 
+# How long start() waits for a busy port to become free.
+PORT_FREE_WAIT_S = 15.0
+
+
 class StackError(RuntimeError):
     """A component could not be set up, started or stopped."""
 
@@ -351,11 +355,17 @@ class Component:
         if self.process.is_running():
             log.info("%s: already running (pid %s)", self.name, self.process.pid)
             return
-        busy = [f"{h}:{p}" for h, p in self.ports() if port_in_use(h, p)]
-        if busy:
-            raise StackError(
-                f"{self.name}: cannot start, port(s) {', '.join(busy)} already in use by another process"
-            )
+        # A port can be held for a moment after a restart: by a closing
+        # connection of the previous process, or as the ephemeral source port
+        # of some client's connection (shifted test ports lie in the kernel's
+        # ephemeral range, 32768-60999). Wait a little before giving up.
+        deadline = time.monotonic() + PORT_FREE_WAIT_S
+        while busy := [f"{h}:{p}" for h, p in self.ports() if port_in_use(h, p)]:
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{self.name}: cannot start, port(s) {', '.join(busy)} already in use by another process"
+                )
+            time.sleep(0.5)
         self.prepare()
         self.process.start()
 

@@ -185,20 +185,21 @@ class Stack:
         component.wait_ready(timeout)
 
     def status(self) -> list[ComponentStatus]:
-        rows = []
-        for component in self.components():
+        def row(component: Component) -> ComponentStatus:
             pid = component.process.pid
-            rows.append(
-                ComponentStatus(
-                    name=component.name,
-                    pid=pid,
-                    running=pid is not None,
-                    ready=component.check_ready() if pid is not None else False,
-                    rss_mb=component.process.rss_mb() if pid is not None else None,
-                    address=component.address,
-                )
+            return ComponentStatus(
+                name=component.name,
+                pid=pid,
+                running=pid is not None,
+                ready=component.check_ready() if pid is not None else False,
+                rss_mb=component.process.rss_mb() if pid is not None else None,
+                address=component.address,
             )
-        return rows
+
+        # Concurrently: a cluster's Cassandra probe runs nodetool (a JVM) per node.
+        components = self.components()
+        with ThreadPoolExecutor(max_workers=len(components)) as pool:
+            return list(pool.map(row, components))
 
     def clean(self) -> None:
         """down, then remove the run dir's data, configuration and logs (not the artifact cache)."""

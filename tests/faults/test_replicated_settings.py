@@ -31,15 +31,15 @@ def test_single_node_is_unchanged():
 
 
 def test_cluster_of_three_on_three_loopback_addresses():
-    s = StackSettings(cluster_size=3).shifted(41_000)
+    s = StackSettings(cluster_size=3).shifted(21_000)
     stack = Stack(s)
     assert [c.name for c in stack.infrastructure] == [
         "kafka-1", "kafka-2", "kafka-3", "cassandra-1", "cassandra-2", "cassandra-3",
     ]
     assert [n.host for n in s.kafka_nodes()] == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
-    assert s.kafka_bootstrap_servers == "127.0.0.1:50092,127.0.0.2:50092,127.0.0.3:50092"
+    assert s.kafka_bootstrap_servers == "127.0.0.1:30092,127.0.0.2:30092,127.0.0.3:30092"
     # JMX binds 127.0.0.1 whatever the node's address: one port per node.
-    assert [n.jmx_port for n in s.cassandra_nodes()] == [48199, 48200, 48201]
+    assert [n.jmx_port for n in s.cassandra_nodes()] == [28199, 28200, 28201]
     assert len({port for c in stack.infrastructure for port in c.ports()}) == len(
         [port for c in stack.infrastructure for port in c.ports()]
     )

@@ -5,6 +5,9 @@ probes) with the replay tool at a fixed rate and samples the CPU time of the
 ingest API, Kafka and the load generator around it.
 
     .venv/bin/python scripts/measure_ingest.py --rate 500 --tags 30000
+
+`--url U --pid P` measures another ingest process instead (e.g. an older
+checkout's, started by hand on another port against the same Kafka).
 """
 
 from __future__ import annotations
@@ -30,10 +33,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--tags", type=int, default=30_000)
     parser.add_argument("--url", default=None, help="default: the stack's ingest API")
+    parser.add_argument("--pid", type=int, default=None, help="the process behind --url")
     args = parser.parse_args()
     stack = Stack()
     s = stack.settings
     pids = {name: stack.get(name).process.pid for name in ("ingest-api", "kafka")}
+    if args.pid:
+        pids["ingest-api"] = args.pid
     url = args.url or f"http://{s.host}:{s.ingest_port}"
     never = str(10**12)
     argv = [sys.executable, "-m", "replay.cli", "--base-url", url, "--rate", str(args.rate), "--tags", str(args.tags),

@@ -50,27 +50,29 @@ class Probe:
         self.sent: list[dict] = []
 
     def visible_after(self, name: str, timeout_s: float) -> None:
-        self.time_ms += 1
-        tag = {"time": format_tag_time(self.time_ms), "cookie": f"probe {name}", "country": "PL", "device": "PC",
-               "action": "VIEW", "origin": "probe",
-               "product_info": {"product_id": 1, "brand_id": "probe", "category_id": "probe", "price": 1}}
+        acked: list[int] = []
 
         def posted() -> bool:
+            # A fresh millisecond per attempt: an attempt answered 503 may still land later.
+            self.time_ms += 1
+            tag = {"time": format_tag_time(self.time_ms), "cookie": f"probe {name}", "country": "PL",
+                   "device": "PC", "action": "VIEW", "origin": "probe",
+                   "product_info": {"product_id": 1, "brand_id": "probe", "category_id": "probe", "price": 1}}
             try:
                 status = httpx.post(f"{self.ingest_url}/user_tags", content=orjson.dumps(tag), timeout=5).status_code
             except httpx.TransportError:
                 return False
             if status == 204:
                 self.sent.append(tag)
+                acked.append(self.time_ms)
             return status == 204
 
         try:
             poll_until(posted, timeout_s, 0.5)
         except TimeoutError:
             raise AssertionError(f"no 204 for the probe after the {name} crash within {timeout_s} s") from None
-        url = (f"{self.query_url}/user_profiles/{quote(tag['cookie'], safe='')}?"
-               + urlencode({"time_range": range_param(self.time_ms, self.time_ms + 1, millis=True)}))
-
+        url = (f"{self.query_url}/user_profiles/{quote(f'probe {name}', safe='')}?"
+               + urlencode({"time_range": range_param(acked[0], acked[0] + 1, millis=True)}))
         last: list[str] = ["no answer"]
 
         def visible() -> bool:

@@ -22,7 +22,6 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
 
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -69,7 +68,8 @@ class KafkaWriter:
             }
         )
         self._stopping.clear()
-        self._reports: list[tuple[Callable, KafkaError | None, object]] = []
+        # (event loop, the tag's future, error, message, cookie) per delivery report of the current poll.
+        self._reports: list[tuple[asyncio.AbstractEventLoop, asyncio.Future, KafkaError | None, object, str]] = []
         self._poller = threading.Thread(target=self._serve_delivery_reports, name="kafka-delivery", daemon=True)
         self._poller.start()
         log.info("kafka writer started topic=%s bootstrap=%s", self._topic, s.kafka_bootstrap_servers)

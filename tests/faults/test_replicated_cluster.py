@@ -85,6 +85,9 @@ def cluster() -> Iterator[Cluster]:
     with pytest.MonkeyPatch.context() as env:
         # Inherited by the ingest API the stack starts (ManagedProcess passes os.environ on).
         env.setenv("INGEST_ACK_TIMEOUT_MS", str(ACK_TIMEOUT_MS))
+        # Likewise for reads: a node just restarted coordinates slowly for a few seconds
+        # (a fresh-clone run saw 7 profile reads pass the default 2 s and get 503).
+        env.setenv("QUERY_REQUEST_TIMEOUT_S", "10")
         try:
             began = time.monotonic()
             stack.up(["kafka", "cassandra"])

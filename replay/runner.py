@@ -7,7 +7,7 @@
 
 Tags are sent open loop: tag i is due at a time fixed by the clock (phase start
 + i / rate, or by event time / speed), whatever the platform answers; a bounded
-pool of workers sends them over keep-alive connections (aiohttp), so when the
+pool of workers sends them over keep-alive connections (replay/http.py), so when the
 platform is slow the tags wait in the client queue and the schedule lag shows it.
 
 The reference query mix rides on the tag schedule: one profile query per
@@ -36,19 +36,17 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
-import aiohttp
 import orjson
 import psutil
-from yarl import URL
 
 from common.cube import BUCKET_MS
 from common.time_range import format_bucket, format_second
+from replay.http import ClientError, ClientOSError, Origin, ServerDisconnectedError
 from replay.oracle import PROFILE_CAP, Oracle
 from replay.stats import Samples
 from replay.workload import record_to_bytes
 
 ENDPOINTS = ("user_tags", "user_profiles", "aggregates")
-_JSON_HEADERS = {"Content-Type": "application/json"}
 _INF = float("inf")
 _TICK = 0.001  # scheduler granularity (s): tags due within it are sent together
 _FAR = 1 << 60  # "no tag will ever be sent at or after this time"
@@ -237,18 +235,15 @@ class Runner:
         self._next_probe = 0.0
         self._running_probes = {"profile": 0, "bucket": 0}
         self._process = psutil.Process()
-        self._session: aiohttp.ClientSession | None = None
+        self._tag_origin: Origin | None = None  # set by start()
+        self._query_origin: Origin | None = None
         self._tag_q: asyncio.Queue = asyncio.Queue()
         self._profile_q: asyncio.Queue = asyncio.Queue()
         self._aggregate_q: asyncio.Queue = asyncio.Queue()
         self._workers: list[asyncio.Task] = []
-        self._tags_url = URL(c.base_url.rstrip("/") + "/user_tags")
-        self._query_base = (c.query_url or c.base_url).rstrip("/")
-        self._timeouts = {
-            "user_tags": aiohttp.ClientTimeout(total=c.tag_timeout_s),
-            "user_profiles": aiohttp.ClientTimeout(total=c.profile_timeout_s),
-            "aggregates": aiohttp.ClientTimeout(total=c.aggregate_timeout_s),
-        }
+        self._tag_head = b""  # POST /user_tags up to the Content-Length value (start())
+        self._timeouts = {"user_tags": c.tag_timeout_s, "user_profiles": c.profile_timeout_s,
+                          "aggregates": c.aggregate_timeout_s}
 
     # --- lifecycle -----------------------------------------------------------------------
     async def __aenter__(self) -> Runner:
@@ -260,12 +255,13 @@ class Runner:
 
     async def start(self) -> None:
         c = self.config
-        # Idle connections are dropped before a server would (uvicorn closes them after 5 s by default).
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=3, ttl_dns_cache=None)
-        # Every body is JSON: one session-wide header instead of a dict per request.
-        self._session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                              headers=_JSON_HEADERS, auto_decompress=False,
-                                              skip_auto_headers=("User-Agent",))
+        # Idle connections are dropped after 3 s, before a server would (uvicorn closes them after 5 s
+        # by default). Tags and queries share the connections when they go to the same place.
+        self._tag_origin = Origin(c.base_url, idle_timeout=3.0)
+        query_url = c.query_url or c.base_url
+        same = query_url.rstrip("/") == c.base_url.rstrip("/")
+        self._query_origin = self._tag_origin if same else Origin(query_url, idle_timeout=3.0)
+        self._tag_head = self._tag_origin.head_bytes("POST", "/user_tags")
         self._workers = [asyncio.create_task(self._tag_worker()) for _ in range(c.tag_concurrency)]
         self._workers += [asyncio.create_task(self._query_worker(self._profile_q, self._build_profile))
                           for _ in range(c.profile_concurrency)]
@@ -279,43 +275,42 @@ class Runner:
         for phase in self.phases:
             for task in list(phase.probes):
                 task.cancel()
-        if self._session is not None:
-            await self._session.close()
+        for origin in {self._tag_origin, self._query_origin} - {None}:
+            await origin.close()
 
     # --- HTTP ------------------------------------------------------------------------------
-    async def _request(self, endpoint: str, method: str, url: URL, body: bytes | None,
-                       phase: Phase | None) -> tuple[int | None, bytes]:
-        """(status, body); status None on a transport error or timeout (body = the error).
+    async def _request(self, endpoint: str, origin: Origin, data: bytes, phase: Phase | None
+                       ) -> tuple[int | None, bytes]:
+        """Send `data` (a whole request); (status, body), status None on a transport error or
+        timeout (body = the error). The latency is measured from writing the request to the
+        response's last byte.
 
         A query (read-only) whose kept-alive connection turns out closed by the
         server is sent once more on a new one; a tag never is (it could be stored twice).
         """
-        started = time.perf_counter()
         retry = endpoint != "user_tags"
+        timeout = self._timeouts[endpoint]
         while True:
             try:
-                async with self._session.request(method, url, data=body,
-                                                 timeout=self._timeouts[endpoint]) as response:
-                    payload = await response.read()
-                    status = response.status
+                status, payload, seconds = await origin.request(data, timeout)
                 break
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            except (ServerDisconnectedError, ClientOSError) as exc:
                 if retry:
                     retry = False
                     continue
                 error = exc
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (ClientError, TimeoutError, OSError) as exc:
                 error = exc
             if phase is not None:
                 phase.errors[endpoint] += 1
             return None, (type(error).__name__ + (f": {error}" if str(error) else "")).encode()
         if phase is not None:
-            phase.latency[endpoint].add((time.perf_counter() - started) * 1000.0)
+            phase.latency[endpoint].add(seconds * 1000.0)
             phase.last_response = time.monotonic()
         return status, payload
 
-    def _query_url(self, path_and_query: str) -> URL:
-        return URL(self._query_base + path_and_query, encoded=True)
+    def _query_bytes(self, method: str, path_and_query: str, body: bytes | None = None) -> bytes:
+        return self._query_origin.request_bytes(method, path_and_query, body)
 
     # --- sending tags ---------------------------------------------------------------------
     def _dispatch(self, i: int, due: float, phase: Phase) -> None:
@@ -378,7 +373,9 @@ class Runner:
             if before is not None and before[0] == record[0] and not before[1].done():
                 await before[1]
         phase.lag.add((loop.time() - due) * 1000.0)
-        status, payload = await self._request("user_tags", "POST", self._tags_url, record_to_bytes(record), phase)
+        body = record_to_bytes(record)
+        status, payload = await self._request("user_tags", self._tag_origin,
+                                              self._tag_head + b"%d\r\n\r\n" % len(body) + body, phase)
         acked = loop.time()
         phase.last_tag_response = time.monotonic()
         left = self._inflight[cookie] - 1
@@ -554,7 +551,8 @@ class Runner:
     async def _ask(self, query: _Query, *, score: bool = True) -> bool | None:
         """Send one query with its expected answer; True/False = exact or not, None = not judged."""
         phase = query.phase
-        status, body = await self._request(query.endpoint, "POST", self._query_url(query.url), query.expected, phase)
+        status, body = await self._request(query.endpoint, self._query_origin,
+                                           self._query_bytes("POST", query.url, query.expected), phase)
         correct = status == 200 and (body == query.expected or _same_json(body, query.expected))
         if not correct and query.endpoint == "user_profiles":
             ctx = query.context
@@ -598,11 +596,11 @@ class Runner:
         c = self.config
         loop = asyncio.get_running_loop()
         t, cookie = record[0], record[1]
-        url = self._query_url(f"/user_profiles/{quote(cookie, safe='')}?"
-                              + urlencode({"time_range": _range_text(t, t + 1, True)}))
+        request = self._query_bytes("GET", f"/user_profiles/{quote(cookie, safe='')}?"
+                                    + urlencode({"time_range": _range_text(t, t + 1, True)}))
         wanted = record_to_bytes(record)
         while True:
-            status, body = await self._request("user_profiles", "GET", url, None, None)
+            status, body = await self._request("user_profiles", self._query_origin, request, None)
             now = loop.time()
             if status == 200 and wanted in body:
                 phase.profile_freshness.add(now - acked)
@@ -620,13 +618,13 @@ class Runner:
         checks = []
         for action in ("VIEW", "BUY"):
             count, total = self.oracle.bucket_figures(bucket.start, action)
-            url = self._query_url("/aggregates?" + urlencode([("time_range", time_range), ("action", action),
-                                                              ("aggregates", "COUNT"), ("aggregates", "SUM_PRICE")]))
-            checks.append((url, [format_bucket(bucket.start), action, str(count), str(total)]))
+            request = self._query_bytes("GET", "/aggregates?" + urlencode(
+                [("time_range", time_range), ("action", action), ("aggregates", "COUNT"), ("aggregates", "SUM_PRICE")]))
+            checks.append((request, [format_bucket(bucket.start), action, str(count), str(total)]))
         while True:
             exact = True
-            for url, row in checks:
-                status, body = await self._request("aggregates", "GET", url, None, None)
+            for request, row in checks:
+                status, body = await self._request("aggregates", self._query_origin, request, None)
                 if status != 200 or orjson.loads(body).get("rows") != [row]:
                     exact = False
                     break
@@ -652,7 +650,7 @@ class Runner:
         than this many seconds of tags wait in the client queue: the platform
         does not keep up, and an open-loop run would otherwise go on for ever.
         """
-        if self._session is None:
+        if self._tag_origin is None:
             raise RuntimeError("start() the runner first")
         count = tags if tags is not None else int(rate * (duration or 0))
         if self.source.total is not None:

@@ -54,9 +54,10 @@ COPY docker/flink-connectors.txt /tmp/flink-connectors.txt
 RUN set -eu; \
     mkdir -p /opt/flink/connectors; \
     grep -Ev '^[[:space:]]*(#|$)' /tmp/flink-connectors.txt | while read -r gav sha1; do \
-      group=${gav%%:*}; rest=${gav#*:}; artifact=${rest%%:*}; version=${rest#*:}; \
-      url="https://repo1.maven.org/maven2/$(echo "$group" | tr . /)/${artifact}/${version}/${artifact}-${version}.jar"; \
-      out="/opt/flink/connectors/${artifact}-${version}.jar"; \
+      IFS=: read -r group artifact version classifier <<< "$gav"; \
+      file="${artifact}-${version}${classifier:+-$classifier}.jar"; \
+      url="https://repo1.maven.org/maven2/$(echo "$group" | tr . /)/${artifact}/${version}/${file}"; \
+      out="/opt/flink/connectors/${file}"; \
       wget -nv -O "$out" "$url"; \
       published=$(wget -qO- "${url}.sha1" | cut -c1-40); \
       actual=$(sha1sum "$out" | cut -d' ' -f1); \
@@ -65,6 +66,24 @@ RUN set -eu; \
         || { echo "checksum mismatch for $gav" >&2; exit 1; }; \
     done; \
     ls -l /opt/flink/connectors
+
+########################################################################
+# The job's Cassandra sinks (flink_jobs/java/), compiled against this image's
+# Flink and the connector jars above (the Cassandra driver is among them).
+FROM ${FLINK_IMAGE} AS sinks
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# hadolint ignore=DL3008
+RUN set -eux; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends openjdk-17-jdk-headless; \
+    rm -rf /var/lib/apt/lists/*
+COPY --from=connectors /opt/flink/connectors /opt/flink/connectors
+COPY flink_jobs/java/src /tmp/sinks-src
+RUN set -eux; \
+    mkdir -p /tmp/sinks-classes /opt/allezon; \
+    find /tmp/sinks-src -name '*.java' -print0 | xargs -0 /usr/lib/jvm/java-17-openjdk-amd64/bin/javac \
+      --release 17 -nowarn -encoding UTF-8 -cp '/opt/flink/lib/*:/opt/flink/connectors/*' -d /tmp/sinks-classes; \
+    /usr/lib/jvm/java-17-openjdk-amd64/bin/jar cf /opt/allezon/allezon-sinks.jar -C /tmp/sinks-classes .
 
 ########################################################################
 FROM ${FLINK_IMAGE}
@@ -90,6 +109,7 @@ RUN set -eux; \
     ls /opt/flink/opt/flink-python-*.jar; \
     python3 -c "import find_libpython; assert find_libpython.find_libpython(), 'no libpython'"
 COPY --from=connectors --chown=flink:flink /opt/flink/connectors /opt/flink/connectors
+COPY --from=sinks --chown=flink:flink /opt/allezon/allezon-sinks.jar /opt/allezon/allezon-sinks.jar
 # The job and the shared package it imports. Not pip-installed (pyproject.toml
 # packages the services); PYTHONPATH makes them importable by the client
 # (PythonDriver on the JobManager) and by the TaskManagers' interpreters.
@@ -99,6 +119,7 @@ ENV PYTHONPATH=/opt/allezon \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     FLINK_CONNECTOR_DIR=/opt/flink/connectors \
+    FLINK_SINKS_JAR=/opt/allezon/allezon-sinks.jar \
     FLINK_CHECKPOINT_DIR=/flink-data/checkpoints
 RUN set -eux; \
     mkdir -p /flink-data/checkpoints /flink-data/savepoints /flink-data/ha; \

@@ -42,10 +42,17 @@ class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
     profile_cap: int = Field(default=200, ge=200)
     # Extra rows tolerated before a trim, so trims are rare range deletes.
     profile_trim_slack: int = Field(default=50, ge=1)
-    # Writes are buffered in keyed state per shard and flushed concurrently.
-    writer_shards: int = Field(default=8, ge=1)
+    # The Cassandra sinks (Java, flink_jobs/java/): rows wait at most
+    # writer_flush_ms, then go out in unlogged batches of writer_batch_rows rows
+    # and about writer_batch_bytes (under Cassandra's batch_size_fail_threshold,
+    # 50 KiB; profile rows carry the tag JSON), at most writer_concurrency
+    # batches in flight per sink; every checkpoint waits for them all.
     writer_flush_ms: int = Field(default=200, ge=10)
     writer_concurrency: int = Field(default=16, ge=1)
-    # Rows per unlogged batch (keep rows x row size under Cassandra's
-    # batch_size_fail_threshold, 50 KiB by default; profile rows carry the tag JSON).
     writer_batch_rows: int = Field(default=100, ge=1, le=500)
+    writer_batch_bytes: int = Field(default=32 * 1024, ge=1024, le=48 * 1024)
+    writer_request_timeout_ms: int = Field(default=10_000, ge=100)
+    # A prebuilt jar of the sinks (the Docker image); unset: built from source
+    # with javac into flink_sinks_build_dir on first start (flink_jobs/java_sinks.py).
+    flink_sinks_jar: Path | None = None
+    flink_sinks_build_dir: Path = _REPO / ".cache" / "artifacts" / "flink-sinks"

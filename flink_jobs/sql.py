@@ -21,6 +21,9 @@ from common.cube import DIMENSIONS
 from flink_jobs.config import JobSettings
 
 SOURCE_TABLE = "user_tags"
+# The source's rows as one DataStream, registered back as a view for the cube,
+# so that the job reads (and parses) the topic once (user_tags_job.build).
+TAG_ROWS_VIEW = "tag_rows"
 
 
 def source_columns(s: JobSettings, position_columns: str) -> str:
@@ -58,7 +61,7 @@ CREATE TABLE {SOURCE_TABLE} ({source_columns(s, KAFKA_POSITION)}
 )"""
 
 
-def cube_query(s: JobSettings) -> str:
+def cube_query(s: JobSettings, source: str = SOURCE_TABLE) -> str:
     """The cube, one grouping set per dims mask: (bucket_ms, action, dims, origin, brand_id, category_id, cnt, sum_price).
 
     `dims` is the mask of the dimensions a row is grouped by (GROUPING(x) is 1
@@ -71,12 +74,14 @@ def cube_query(s: JobSettings) -> str:
     return f"""
 SELECT bucket_ms, action, CAST({present} AS TINYINT) AS dims, {cols},
        COUNT(*) AS cnt, SUM(CAST(price AS BIGINT)) AS sum_price
-FROM {SOURCE_TABLE}
+FROM {source}
 GROUP BY bucket_ms, action, CUBE({names})"""
 
 
-def profile_query() -> str:
-    return f"SELECT cookie, action, time_ms, kafka_partition, kafka_offset, tag FROM {SOURCE_TABLE}"
+def tag_rows_query() -> str:
+    """Every tag; the first six columns are the profile row (allezon.sinks.ProfileSink), the rest feed the cube."""
+    return (f"SELECT cookie, action, time_ms, kafka_partition, kafka_offset, tag, "
+            f"origin, brand_id, category_id, price, bucket_ms FROM {SOURCE_TABLE}")
 
 
 def cube_table_config(s: JobSettings) -> dict[str, str]:

@@ -1,11 +1,13 @@
 """The stream job: Kafka `user_tags` -> Cassandra profiles and aggregate cube.
 
 Run: `.venv-flink/bin/python -m flink_jobs.user_tags_job` (PyFlink's local
-cluster; `make up` does this). Source and cube are Flink SQL (see sql.py);
-the Cassandra writers are Python (cassandra_writers.py).
+cluster; `make up` does this). Source and cube are Flink SQL (sql.py); the
+Cassandra sinks are Java (java_sinks.py builds and attaches them), so no
+record enters Python: this module only builds the graph.
 
-Exactly-once effect: checkpoints hold the Kafka offsets, the window state and
-the writers' unflushed rows; every Cassandra write is idempotent. On start the
+Exactly-once effect: checkpoints hold the Kafka offsets and the cube state, a
+checkpoint completes only once the sinks had every earlier row acknowledged by
+Cassandra, and every write is idempotent. On start the
 job restores the newest retained checkpoint, so a crash followed by `make up`
 resumes where the last checkpoint left off. Without any checkpoint it reads
 the topic from the earliest offset (replaying is harmless, see above).
@@ -14,8 +16,6 @@ the topic from the earliest offset (replaying is harmless, see above).
 from __future__ import annotations
 
 import logging
-import os
-import site
 import sys
 from pathlib import Path
 
@@ -30,7 +30,7 @@ _REPO = Path(__file__).resolve().parent.parent
 # graph-<version>, so a new graph starts empty and replays the topic from the
 # earliest offset, rewriting every row exactly (all writes are idempotent
 # upserts), instead of failing to map the old state.
-GRAPH_VERSION = 2
+GRAPH_VERSION = 3
 
 
 def checkpoint_root(s: JobSettings) -> Path:
@@ -43,19 +43,24 @@ def newest_checkpoint(checkpoint_dir: Path) -> Path | None:
     return max(done, key=lambda p: p.stat().st_mtime, default=None)
 
 
-def flink_configuration(s: JobSettings, restore_from: Path | str | None):
-    from pyflink.common import Configuration
+def job_jars(s: JobSettings) -> list[Path]:
+    """The connector jars (Kafka, the Cassandra driver) and the sinks' jar."""
+    from flink_jobs.java_sinks import sinks_jar
 
     jars = sorted(s.flink_connector_dir.glob("*.jar"))
     if not jars:
         raise SystemExit(f"no connector jars in {s.flink_connector_dir}; run `make up` (it resolves them)")
+    return [*jars, sinks_jar(s)]
+
+
+def flink_configuration(s: JobSettings, restore_from: Path | str | None):
+    from pyflink.common import Configuration
+
+    jars = job_jars(s)
     c = Configuration()
     settings = {
         "pipeline.name": "allezon-user-tags",
         "pipeline.jars": ";".join(j.as_uri() for j in jars),
-        # Python functions run inside the JVM (no per-record IPC); see docs.
-        "python.execution-mode": "thread",
-        "python.executable": sys.executable,
         "python.client.executable": sys.executable,
         "state.backend.type": s.flink_state_backend,
         "state.checkpoints.dir": checkpoint_root(s).resolve().as_uri(),
@@ -68,7 +73,6 @@ def flink_configuration(s: JobSettings, restore_from: Path | str | None):
         "restart-strategy.exponential-delay.initial-backoff": "1 s",
         "restart-strategy.exponential-delay.max-backoff": "30 s",
         "taskmanager.memory.process.size": "1200m",
-        "python.fn-execution.bundle.time": "100",
         "rest.bind-address": "127.0.0.1",
         "rest.address": "127.0.0.1",
         "rest.port": str(s.flink_rest_port),
@@ -96,12 +100,11 @@ def flink_configuration(s: JobSettings, restore_from: Path | str | None):
 
 def build(s: JobSettings, restore_from: Path | str | None):
     """The job graph, ready for `env.execute()`."""
-    from pyflink.common import Types
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import StreamTableEnvironment
+    from pyflink.util.java_utils import add_jars_to_context_class_loader
 
-    from flink_jobs import sql
-    from flink_jobs.cassandra_writers import AggregateWriter, ProfileRowCounter, ProfileWriter, shard_of
+    from flink_jobs import java_sinks, sql
 
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(s, restore_from))
     t_env = StreamTableEnvironment.create(env)
@@ -110,40 +113,19 @@ def build(s: JobSettings, restore_from: Path | str | None):
     startup = "group-offsets" if restore_from else "earliest-offset"
     t_env.execute_sql(sql.source_ddl(s, startup))
 
-    shards = s.writer_shards
-    cube = t_env.to_changelog_stream(t_env.sql_query(sql.cube_query(s)))
-    (
-        cube.key_by(lambda r: shard_of(f"{r[1]}|{r[2]}|{r[3]}|{r[4]}|{r[5]}", shards), key_type=Types.INT())
-        .process(AggregateWriter(s))
-        .name("cassandra-aggregates")
-        .uid("cassandra-aggregates")
-    )
-    profiles = t_env.to_data_stream(t_env.sql_query(sql.profile_query()))
-    (
-        profiles.key_by(lambda r: f"{r[1]}|{r[0]}", key_type=Types.STRING())
-        .process(ProfileRowCounter(s))
-        .name("profile-row-counter")
-        .uid("profile-row-counter")
-        .key_by(lambda r: shard_of(r[0], shards), key_type=Types.INT())
-        .process(ProfileWriter(s))
-        .name("cassandra-profiles")
-        .uid("cassandra-profiles")
-    )
+    # The sinks' classes must be visible to this driver's JVM too (the graph is built there).
+    add_jars_to_context_class_loader([j.as_uri() for j in job_jars(s)])
+    # One Kafka source: its rows go to the profile sink and, as a view, into the cube.
+    tag_rows = t_env.to_data_stream(t_env.sql_query(sql.tag_rows_query()))
+    t_env.create_temporary_view(sql.TAG_ROWS_VIEW, t_env.from_data_stream(tag_rows))
+    cube = t_env.to_changelog_stream(t_env.sql_query(sql.cube_query(s, sql.TAG_ROWS_VIEW)))
+    java_sinks.attach(cube, tag_rows, s)
     return env
-
-
-def _python_path_for_embedded_interpreter() -> None:
-    # Thread mode runs the Python functions in an interpreter embedded in the
-    # JVM; it imports this project and the virtualenv's packages from PYTHONPATH.
-    paths = [str(_REPO), *site.getsitepackages()]
-    existing = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(paths + ([existing] if existing else []))
 
 
 def main() -> None:
     s = JobSettings()
     configure_logging(s.log_level)
-    _python_path_for_embedded_interpreter()
     checkpoint_root(s).mkdir(parents=True, exist_ok=True)
     older = [p.name for p in s.flink_checkpoint_dir.glob("*") if p != checkpoint_root(s) and any(p.rglob("_metadata"))]
     if older:

@@ -146,9 +146,9 @@ def versions():
         if not line or line.startswith("#"):
             continue
         parts = line.split()
-        if len(parts) != 2 or not re.fullmatch(r"[\w.-]+:[\w.-]+:[\w.-]+", parts[0]) \
+        if len(parts) != 2 or not re.fullmatch(r"[\w.-]+:[\w.-]+:[\w.-]+(:[\w.-]+)?", parts[0]) \
                 or not re.fullmatch(r"[0-9a-f]{40}", parts[1]):
-            err(f"docker/flink-connectors.txt: bad line {line!r} (want group:artifact:version sha1)")
+            err(f"docker/flink-connectors.txt: bad line {line!r} (want group:artifact:version[:classifier] sha1)")
         elif parts[0].startswith("org.apache.flink:") and not parts[0].endswith("-" + minor):
             err(f"docker/flink-connectors.txt: {parts[0]} is not built for Flink {minor}")
     return {"flink": flink, "flink_minor": minor}

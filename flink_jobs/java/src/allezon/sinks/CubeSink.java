@@ -1,0 +1,82 @@
+package allezon.sinks;
+
+import com.datastax.driver.core.PreparedStatement;
+
+import org.apache.flink.types.Row;
+import org.apache.flink.types.RowKind;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Upserts the cube's absolute (count, sum_price) per cell; the newest figure
+ * of a cell wins.
+ *
+ * <p>Input: the changelog of the SQL cube (flink_jobs/sql.py cube_query),
+ * rows (bucket_ms, action, dims, origin, brand_id, category_id, cnt,
+ * sum_price). UPDATE_BEFORE rows are skipped: the matching UPDATE_AFTER
+ * carries the new absolute figure. A cell updated twice within one flush
+ * period is written once.
+ */
+public final class CubeSink extends AsyncCassandraSink<Row> {
+    private static final long serialVersionUID = 1L;
+    private static final long DAY_MS = 86_400_000L;
+    /** Values of a cube row besides its strings (tinyint, int, 3 bigints) plus framing. */
+    private static final int FIXED_BYTES = 48;
+
+    private transient PreparedStatement upsert;
+    private transient Map<List<Object>, Pending> newestPerCell;
+
+    public CubeSink(SinkConfig config) {
+        super(config);
+    }
+
+    @Override
+    protected void prepare() {
+        newestPerCell = new LinkedHashMap<>();
+        upsert = session.prepare(
+                "INSERT INTO aggregates (action, dims, origin, brand_id, category_id, day, bucket_ms, count, sum_price) "
+                        + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    }
+
+    @Override
+    public void invoke(Row row, Context context) throws Exception {
+        RowKind kind = row.getKind();
+        if (kind == RowKind.UPDATE_BEFORE || kind == RowKind.DELETE) {
+            return;
+        }
+        long bucketMs = (Long) row.getField(0);
+        String action = (String) row.getField(1);
+        Byte dims = (Byte) row.getField(2);
+        String origin = (String) row.getField(3);
+        String brandId = (String) row.getField(4);
+        String categoryId = (String) row.getField(5);
+        Long count = (Long) row.getField(6);
+        Long sumPrice = (Long) row.getField(7);
+        int day = (int) Math.floorDiv(bucketMs, DAY_MS);
+        Pending figure = new Pending(
+                upsert.bind(action, dims, origin, brandId, categoryId, day, bucketMs, count, sumPrice),
+                FIXED_BYTES + action.length() + origin.length() + brandId.length() + categoryId.length());
+        // remove + put: a re-figured cell moves to the end (sent after older cells).
+        List<Object> cell = Arrays.asList(bucketMs, action, dims, origin, brandId, categoryId);
+        newestPerCell.remove(cell);
+        newestPerCell.put(cell, figure);
+        buffered();
+    }
+
+    @Override
+    protected Collection<Pending> drainBuffer() {
+        List<Pending> rows = new ArrayList<>(newestPerCell.values());
+        newestPerCell.clear();
+        return rows;
+    }
+
+    @Override
+    protected int bufferedRows() {
+        return newestPerCell.size();
+    }
+}

@@ -315,6 +315,7 @@ class Origin:
         self._idle: deque[_Connection] = deque()  # oldest first; reuse from the right (newest)
         self._busy: set[_Connection] = set()
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop of the connections (first request)
         self.connections_opened = 0
 
     # --- request bytes ----------------------------------------------------------------------
@@ -343,9 +344,13 @@ class Origin:
 
         `head`: the request is a HEAD (its response has no body whatever its headers say).
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        conn = self._take_idle(loop.time())
+        # The loop is kept: asyncio.get_running_loop() costs a getpid() system call on Python 3.11.
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        now = loop.time()
+        deadline = now + timeout
+        conn = self._take_idle(now)
         if conn is None:
             conn = await self._connect(loop, deadline)
         conn._method_head = head
@@ -396,7 +401,7 @@ class Origin:
         if self._closed:
             conn.abort()
             return
-        conn.idle_since = asyncio.get_running_loop().time()
+        conn.idle_since = self._loop.time()
         self._idle.append(conn)
 
     def _forget(self, conn: _Connection) -> None:

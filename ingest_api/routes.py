@@ -8,8 +8,9 @@ from starlette.responses import Response
 
 from common.problems import Problem, problem_openapi, problem_response, read_body_capped
 from common.tag import TagRejected, parse_user_tag, user_tag_json_schema
+from ingest_api.config import IngestSettings
 from ingest_api.deps import SettingsDep, WriterDep
-from ingest_api.kafka_writer import LogUnavailable
+from ingest_api.kafka_writer import KafkaWriter, LogUnavailable
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -31,7 +32,15 @@ _TAG_BODY = {
     responses={204: {"description": "Acknowledged by all in-sync Kafka replicas"}, **problem_openapi(400, 413, 503)},
 )
 async def add_user_tag(request: Request, settings: SettingsDep, writer: WriterDep) -> Response:
+    # Served by ingest_api/fast_path.py ahead of FastAPI (same guards, same
+    # answers); this route describes the operation and is the fallback.
     body = await read_body_capped(request, settings.ingest_max_body_bytes)
+    await accept_tag(body, settings, writer)
+    return Response(status_code=204)
+
+
+async def accept_tag(body: bytes, settings: IngestSettings, writer: KafkaWriter) -> None:
+    """Validate one tag and return once Kafka acknowledged it; Problem 400 or 503 otherwise."""
     try:
         tag = parse_user_tag(body)
     except TagRejected as rejected:
@@ -45,7 +54,6 @@ async def add_user_tag(request: Request, settings: SettingsDep, writer: WriterDe
             f"The event log could not take the tag in time ({exc}); retry later.",
             headers={"Retry-After": str(settings.ingest_retry_after_s)},
         ) from None
-    return Response(status_code=204)
 
 
 @router.get("/health/live", summary="Liveness: the process answers")

@@ -1,0 +1,106 @@
+"""POST /user_tags served as a plain ASGI handler, ahead of FastAPI's stack.
+
+At 1,000 tags/s the FastAPI layers every request crossed (error, telemetry,
+exception and exit-stack middleware, routing, dependency resolution, a
+`Request` object) cost about as much CPU as the tag's own work (py-spy,
+docs/BENCHMARKS.md). This handler does what the `/user_tags` route does,
+with the same guards in the same order (header limits, then the bearer
+token when one is set) and the same answers: 204 only after Kafka's
+acknowledgement, problem documents for 400, 413 and 503, a logged 500 problem
+for anything unexpected. Every other request, and the OpenAPI description of
+this one, stay with FastAPI.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import SecretStr
+from starlette.datastructures import URL
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from common.auth import BearerAuth
+from common.http_limits import HeaderLimits
+from common.problems import Problem, problem_response
+from ingest_api.config import IngestSettings
+from ingest_api.routes import accept_tag
+
+log = logging.getLogger(__name__)
+
+PATH = "/user_tags"
+_NO_CONTENT = {"type": "http.response.start", "status": 204, "headers": []}
+_EMPTY_BODY = {"type": "http.response.body", "body": b"", "more_body": False}
+
+
+def is_fast_path(scope: Scope) -> bool:
+    return scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST"
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its body was read: nobody to answer."""
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The body, or Problem 413 as soon as it is known to exceed `limit` bytes
+    (from Content-Length, or while reading a chunked body): read_body_capped
+    without a Request object."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":  # the first one, as Headers.get
+            if value.isdigit() and int(value) > limit:
+                raise Problem(413, f"The body is larger than {limit} bytes.")
+            break
+    message = await receive()
+    if message["type"] != "http.request":
+        raise _ClientGone
+    body = message.get("body", b"")
+    if not message.get("more_body", False):  # the usual case: one message
+        if len(body) > limit:
+            raise Problem(413, f"The body is larger than {limit} bytes.")
+        return body
+    chunks, size = [body], len(body)
+    while True:
+        if size > limit:
+            raise Problem(413, f"The body is larger than {limit} bytes.")
+        message = await receive()
+        if message["type"] != "http.request":
+            raise _ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            if size > limit:
+                raise Problem(413, f"The body is larger than {limit} bytes.")
+            return b"".join(chunks)
+
+
+class UserTagsFastPath:
+    def __init__(self, app: ASGIApp, settings: IngestSettings, token: SecretStr | None) -> None:
+        self._app = app  # the FastAPI app: its state holds the writer
+        self._settings = settings
+        self._limit = settings.ingest_max_body_bytes
+        guarded: ASGIApp = self._handle
+        if token is not None and token.get_secret_value():
+            guarded = BearerAuth(guarded, token.get_secret_value())
+        self._guarded = HeaderLimits(guarded, settings.http_max_headers, settings.http_max_header_bytes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._guarded(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            body = await read_body(scope, receive, self._limit)
+            await accept_tag(body, self._settings, self._app.state.writer)
+        except Problem as exc:
+            response = problem_response(exc.status, exc.detail, errors=exc.errors, headers=exc.headers,
+                                        type_=exc.type, instance=URL(scope=scope).path)
+        except _ClientGone:
+            return
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            response = problem_response(500, "Unexpected server error; it has been logged.",
+                                        instance=URL(scope=scope).path)
+        else:
+            await send(_NO_CONTENT)
+            await send(_EMPTY_BODY)
+            return
+        await response(scope, receive, send)

@@ -44,6 +44,7 @@ _MAX_HEAD = 65_536  # bytes of status line + headers at most
 _HEAD = -1  # parser states (Connection._need): reading the status line and headers
 _UNTIL_CLOSE = -2  # a body delimited by the end of the connection
 _CHUNKED = -3
+_INF = float("inf")
 
 
 class ClientError(Exception):
@@ -72,14 +73,14 @@ class ClientResponseError(ClientError):
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; at most one request in flight."""
 
-    __slots__ = ("origin", "transport", "waiter", "timer", "closed", "reusable", "idle_since", "written_at",
+    __slots__ = ("origin", "transport", "waiter", "deadline", "closed", "reusable", "idle_since", "written_at",
                  "_head", "_need", "_status", "_chunks", "_got", "_raw", "_method_head")
 
     def __init__(self, origin: Origin):
         self.origin = origin
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future | None = None
-        self.timer: asyncio.TimerHandle | None = None
+        self.deadline = _INF  # loop time the request in flight times out at
         self.closed = False
         self.reusable = True
         self.idle_since = 0.0
@@ -258,9 +259,7 @@ class _Connection(asyncio.Protocol):
     def _complete(self, body: bytes) -> None:
         done = _perf()
         waiter, status = self.waiter, self._status
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.deadline = _INF
         self.waiter = None
         self._reset()
         if self.reusable and not self.closed:
@@ -271,16 +270,13 @@ class _Connection(asyncio.Protocol):
             waiter.set_result((status, body, done - self.written_at))
 
     def _fail(self, exc: BaseException) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.deadline = _INF
         waiter, self.waiter = self.waiter, None
         self.reusable = False
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
 
     def _timed_out(self) -> None:
-        self.timer = None
         self._fail(TimeoutError())
         self.abort()
 
@@ -316,6 +312,8 @@ class Origin:
         self._busy: set[_Connection] = set()
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop of the connections (first request)
+        self._check: asyncio.TimerHandle | None = None  # the deadline timer, at _check_at
+        self._check_at = _INF
         self.connections_opened = 0
 
     # --- request bytes ----------------------------------------------------------------------
@@ -355,18 +353,39 @@ class Origin:
             conn = await self._connect(loop, deadline)
         conn._method_head = head
         waiter = conn.waiter = loop.create_future()
-        conn.timer = loop.call_at(deadline, conn._timed_out)
+        conn.deadline = deadline
         self._busy.add(conn)
+        if deadline < self._check_at:
+            self._arm(loop, deadline)
         conn.written_at = _perf()
         conn.transport.write(data)
         try:
             return await waiter
         except asyncio.CancelledError:
+            conn.deadline = _INF
             conn.abort()  # its answer may still come: the connection cannot be reused
-            if conn.timer is not None:
-                conn.timer.cancel()
-                conn.timer = None
             raise
+
+    # --- deadlines: one timer for all requests, at the earliest deadline in flight --------------
+    # (a timer per request cost more than the rest of the request's bookkeeping; the requests
+    # of one kind share their timeout, so the earliest deadline moves on rarely)
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._check is not None:
+            self._check.cancel()
+        self._check_at = when
+        self._check = loop.call_at(when, self._check_deadlines)
+
+    def _check_deadlines(self) -> None:
+        self._check, self._check_at = None, _INF
+        now = self._loop.time() + 0.001  # the loop's clock has millisecond steps
+        earliest = _INF
+        for conn in [c for c in self._busy if c.deadline <= now]:
+            conn._timed_out()
+        for conn in self._busy:
+            if conn.deadline < earliest:
+                earliest = conn.deadline
+        if earliest < _INF:
+            self._arm(self._loop, earliest)
 
     def _take_idle(self, now: float) -> _Connection | None:
         idle = self._idle
@@ -415,6 +434,9 @@ class Origin:
     async def close(self) -> None:
         """Close every connection (requests in flight fail with ServerDisconnectedError)."""
         self._closed = True
+        if self._check is not None:
+            self._check.cancel()
+            self._check, self._check_at = None, _INF
         conns = [*self._idle, *self._busy]
         self._idle.clear()
         for conn in conns:

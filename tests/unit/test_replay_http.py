@@ -224,6 +224,35 @@ def test_a_timeout_aborts_the_connection_and_the_next_request_gets_a_new_one():
     assert 0.19 <= waited < 2.0 and status == 204 and connections == 2
 
 
+def test_a_short_deadline_is_kept_while_a_longer_one_is_in_flight():
+    async def handler(request, writer):
+        if request.body == b"hang":
+            return True  # never answers
+        writer.write(NO_CONTENT)
+        await writer.drain()
+        return True
+
+    async def go():
+        async with TinyServer(handler) as server:
+            origin = Origin(server.url)
+            loop = asyncio.get_running_loop()
+            slow = asyncio.create_task(origin.request(origin.request_bytes("POST", "/", b"hang"), 60.0))
+            await server.received.get()
+            fine = await origin.request(origin.request_bytes("POST", "/", b"fine"), 0.5)  # answered: no timeout
+            started = loop.time()
+            with pytest.raises(TimeoutError):
+                await origin.request(origin.request_bytes("POST", "/", b"hang"), 0.2)
+            waited = loop.time() - started
+            assert not slow.done()  # the 60 s request is still waiting
+            slow.cancel()
+            await asyncio.gather(slow, return_exceptions=True)
+            await origin.close()
+            return fine[0], waited
+
+    status, waited = run(go())
+    assert status == 204 and 0.19 <= waited < 2.0
+
+
 def test_a_cancelled_request_closes_its_connection():
     async def handler(request, writer):
         return True  # never answers

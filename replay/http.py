@@ -1,9 +1,10 @@
 """A minimal HTTP/1.1 keep-alive client on asyncio protocols, for the replay tool.
 
 The replay tool sends thousands of small requests per second and measures
-their latency; a general client (aiohttp) spent 0.6-0.9 ms of CPU per request
-building request objects, header multidicts, streams and timers. This one
-does only what the tool needs:
+their latency; with a general client (aiohttp) most of its CPU went into
+building request and response objects, header multidicts, streams and a timer
+per request (docs/BENCHMARKS.md, "Load generator CPU per tag"). This one does
+only what the tool needs:
 
 - a pool of keep-alive connections per origin (`Origin`), no limit on their
   number (the callers bound their own concurrency), idle ones reused newest
@@ -16,7 +17,7 @@ does only what the tool needs:
   Accept-Encoding is sent); `Connection: close` and HTTP/1.0 honoured;
 - one deadline per request (`timeout`, connection set-up included): past it,
   `TimeoutError` and the connection is aborted (its answer would come too late
-  to reuse it);
+  to reuse it); one timer per origin, at the earliest deadline in flight;
 - errors as exceptions named like aiohttp's, so that reports keep their
   reasons: `ClientConnectorError` (cannot connect), `ServerDisconnectedError`
   (the connection ended before the whole response), `ClientOSError` (another

@@ -51,6 +51,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             yield
         finally:
             gc.unfreeze()
+            writer.stop_polling()
             await run_in_threadpool(writer.close)
 
     app = IngestApp(title="Allezon ingest API", version="0.1.0", lifespan=lifespan)

@@ -20,6 +20,9 @@ class IngestSettings(KafkaSettings, LoggingSettings, HttpSettings):
     ingest_retry_after_s: int = Field(default=1, ge=1)
     # librdkafka batching delay; a few ms trades nothing visible for fewer requests.
     ingest_linger_ms: float = Field(default=2.0, ge=0)
+    # While tags await their acknowledgement, the event loop serves librdkafka's
+    # delivery reports this often (a report waits at most this long for its handler).
+    ingest_report_poll_ms: float = Field(default=1.0, gt=0, le=20)
     # Bound on tags waiting for their acknowledgement; over it, 503 at once and
     # the tag is not queued. Normal load keeps a few dozen in flight; the bound
     # caps how many 503-answered tags can still land after an outage.

@@ -1,11 +1,14 @@
 """Writes tags to Kafka and reports, per tag, whether the broker acknowledged it.
 
 confluent-kafka (librdkafka) is used with acks=all and idempotence, so a
-retried batch is never duplicated in the log. `produce()` only queues; a
-background thread serves delivery reports and hands them to the event loop in
-batches (one wake-up per poll, not one per tag), which resolves the asyncio
-future of each tag. The request handler awaits that future: 204 only after
-the acknowledgement, 503 when the broker could not take the tag in time.
+retried batch is never duplicated in the log. `produce()` only queues; the
+event loop itself serves the delivery reports: while tags await their
+acknowledgement it calls `poll(0)` every INGEST_REPORT_POLL_MS (1 ms), and
+each report resolves its tag's future right there. (A background thread that
+waited in `poll()` and handed reports over with `call_soon_threadsafe` cost a
+GIL hand-over and a loop wake-up per report batch, docs/BENCHMARKS.md.) The
+request handler awaits that future: 204 only after the acknowledgement, 503
+when the broker could not take the tag in time.
 
 librdkafka keeps retrying a queued tag for INGEST_DELIVERY_TIMEOUT_MS, far
 beyond the answer deadline, so the idempotent producer never times out a
@@ -22,6 +25,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -35,18 +39,31 @@ class LogUnavailable(Exception):
     """Kafka did not acknowledge the tag within the deadline (answer 503)."""
 
 
+# How often the loop serves librdkafka's queue when no tag awaits its
+# acknowledgement: statistics (readiness), errors and log lines only.
+IDLE_POLL_S = 0.1
+
+
 class KafkaWriter:
     def __init__(self, settings: IngestSettings):
         self._settings = settings
         self._topic = settings.kafka_topic
         self._producer: Producer | None = None
-        self._poller: threading.Thread | None = None
-        self._stopping = threading.Event()
         self._ready_cache: tuple[float, bool] = (0.0, False)
         self._producer_id_assigned = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._pump: asyncio.TimerHandle | None = None
+        self._pump_fast = False
+        self._polling = False
+        self._in_flight = 0  # tags produced whose delivery report has not been served
+        self._poll_s = settings.ingest_report_poll_ms / 1000
+        # The 20 ms are for the delivery report's trip to the handler.
+        self._deadline_s = settings.ingest_ack_timeout_ms / 1000 + 0.02
 
     # lifecycle -----------------------------------------------------------
     def start(self) -> None:
+        """Create the producer; call on the event loop that will serve requests."""
         s = self._settings
         self._producer = Producer(
             {
@@ -67,16 +84,17 @@ class KafkaWriter:
                 "stats_cb": self._on_statistics,
             }
         )
-        self._stopping.clear()
-        # (event loop, the tag's future, error, message, cookie) per delivery report of the current poll.
-        self._reports: list[tuple[asyncio.AbstractEventLoop, asyncio.Future, KafkaError | None, object, str]] = []
-        self._poller = threading.Thread(target=self._serve_delivery_reports, name="kafka-delivery", daemon=True)
-        self._poller.start()
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._in_flight = 0
+        self._polling = True
+        self._schedule_pump(IDLE_POLL_S)
         log.info("kafka writer started topic=%s bootstrap=%s", self._topic, s.kafka_bootstrap_servers)
 
     def warm_up(self, timeout_s: float = 5.0) -> None:
         """Connect, learn the topic's leaders and let the idempotent producer get
-        its id now, so the first tag does not spend its deadline on that."""
+        its id now, so the first tag does not spend its deadline on that.
+        Runs in a worker thread while the loop serves the statistics."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.is_ready(1.0, cached=False):
@@ -84,37 +102,37 @@ class KafkaWriter:
             time.sleep(0.1)
         log.warning("kafka not ready at start-up topic=%s; requests get 503 until it is", self._topic)
 
+    def stop_polling(self) -> None:
+        """On the event loop, before `close`: from here on `close` serves the reports."""
+        self._polling = False
+        if self._pump is not None:
+            self._pump.cancel()
+            self._pump = None
+
     def close(self, flush_timeout_s: float = 5.0) -> None:
+        """Wait for the queued tags (in a worker thread, after `stop_polling`)."""
         if self._producer is None:
             return
-        # Stop the poller first: from here on only this thread runs callbacks.
-        self._stopping.set()
-        if self._poller is not None:
-            self._poller.join(timeout=2)
-        remaining = self._producer.flush(flush_timeout_s)
-        self._hand_over_reports()
+        remaining = self._producer.flush(flush_timeout_s)  # reports go to the loop thread-safely
         if remaining:
             log.error("kafka writer closed with %d tags not acknowledged topic=%s", remaining, self._topic)
         self._producer = None
 
-    def _serve_delivery_reports(self) -> None:
-        producer = self._producer
-        assert producer is not None
-        while not self._stopping.is_set():
-            producer.poll(0.05)  # fills self._reports through the on_delivery callbacks
-            self._hand_over_reports()
+    # delivery reports, served on the loop -----------------------------------
+    def _schedule_pump(self, delay_s: float) -> None:
+        assert self._loop is not None
+        if not self._polling:
+            return
+        self._pump_fast = delay_s < IDLE_POLL_S
+        self._pump = self._loop.call_later(delay_s, self._serve_reports)
 
-    def _hand_over_reports(self) -> None:
-        """Pass the reports of one poll to their event loops, one call per loop."""
-        reports, self._reports = self._reports, []
-        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
-        for loop, *report in reports:
-            by_loop.setdefault(loop, []).append(report)
-        for loop, batch in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_settle_all, batch, self._topic)
-            except RuntimeError:  # that event loop is closed (shutdown)
-                log.warning("%d delivery reports for a closed event loop topic=%s", len(batch), self._topic)
+    def _serve_reports(self) -> None:
+        self._pump = None
+        producer = self._producer
+        if producer is None:
+            return
+        producer.poll(0)  # runs the on_delivery callbacks (and stats, errors, logs) here
+        self._schedule_pump(self._poll_s if self._in_flight else IDLE_POLL_S)
 
     def _on_statistics(self, stats_json: str) -> None:
         assigned = orjson.loads(stats_json).get("eos", {}).get("idemp_state") == "Assigned"
@@ -135,26 +153,43 @@ class KafkaWriter:
     async def write(self, key: bytes, value: bytes, cookie: str) -> None:
         """Return once the broker acknowledged the record; raise LogUnavailable otherwise."""
         producer = self._producer
-        if producer is None:
+        loop = self._loop  # the loop start() ran on, which serves the requests
+        if producer is None or loop is None:
             raise LogUnavailable("writer not started")
-        loop = asyncio.get_running_loop()
-        acknowledged: asyncio.Future[None] = loop.create_future()
-
-        def on_delivery(err: KafkaError | None, msg) -> None:  # runs on the poller thread, inside poll()
-            self._reports.append((loop, acknowledged, err, msg, cookie))
-
+        # Result True: acknowledged; False: the deadline passed first.
+        outcome: asyncio.Future[bool] = loop.create_future()
         try:
-            producer.produce(self._topic, value=value, key=key, on_delivery=on_delivery)
+            producer.produce(self._topic, value=value, key=key, on_delivery=self._reporter(outcome, cookie))
         except BufferError:
             raise LogUnavailable("too many tags awaiting acknowledgement") from None
         except KafkaException as exc:
             raise LogUnavailable(str(exc)) from None
-        grace_s = 0.02  # the delivery report's trip back to the event loop
+        self._in_flight += 1
+        if not self._pump_fast:
+            if self._pump is not None:
+                self._pump.cancel()
+            self._schedule_pump(self._poll_s)
+        deadline = loop.call_later(self._deadline_s, _expire, outcome)
         try:
-            await asyncio.wait_for(acknowledged, self._settings.ingest_ack_timeout_ms / 1000 + grace_s)
-        except TimeoutError:
+            acknowledged = await outcome
+        finally:
+            deadline.cancel()
+        if not acknowledged:
             log.warning("no acknowledgement in time topic=%s cookie=%r", self._topic, cookie)
-            raise LogUnavailable("acknowledgement deadline passed") from None
+            raise LogUnavailable("acknowledgement deadline passed")
+
+    def _reporter(self, outcome: asyncio.Future, cookie: str) -> Callable[[KafkaError | None, object], None]:
+        def on_delivery(err: KafkaError | None, msg) -> None:  # inside poll() or flush()
+            self._in_flight -= 1
+            if threading.get_ident() == self._loop_thread:
+                _settle(outcome, err, msg, cookie, self._topic)
+            else:  # flush() at shutdown
+                try:
+                    outcome.get_loop().call_soon_threadsafe(_settle, outcome, err, msg, cookie, self._topic)
+                except RuntimeError:  # that event loop is closed (shutdown)
+                    log.warning("delivery report for a closed event loop topic=%s cookie=%r", self._topic, cookie)
+
+        return on_delivery
 
     # readiness -------------------------------------------------------------
     def is_ready(self, timeout_s: float = 1.0, cached: bool = True) -> bool:
@@ -180,19 +215,23 @@ class KafkaWriter:
         return ready
 
 
-def _settle_all(reports: list, topic: str) -> None:
-    """On the event loop: resolve each tag's future with its delivery report."""
-    for fut, err, msg, cookie in reports:
-        if fut.done():  # the request already gave up and answered 503
-            if err is None:
-                log.warning(
-                    "tag acknowledged after its 503 topic=%s partition=%s offset=%s cookie=%r",
-                    msg.topic(), msg.partition(), msg.offset(), cookie,
-                )
-            else:
-                log.info("tag answered 503 was not delivered either topic=%s cookie=%r: %s", topic, cookie, err)
-        elif err is None:
-            fut.set_result(None)
+def _expire(outcome: asyncio.Future) -> None:
+    if not outcome.done():
+        outcome.set_result(False)
+
+
+def _settle(outcome: asyncio.Future, err: KafkaError | None, msg, cookie: str, topic: str) -> None:
+    """On the tag's event loop: resolve its future with its delivery report."""
+    if outcome.done():  # the request already gave up and answered 503
+        if err is None:
+            log.warning(
+                "tag acknowledged after its 503 topic=%s partition=%s offset=%s cookie=%r",
+                msg.topic(), msg.partition(), msg.offset(), cookie,
+            )
         else:
-            log.warning("tag not acknowledged topic=%s cookie=%r: %s", topic, cookie, err)
-            fut.set_exception(LogUnavailable(str(err)))
+            log.info("tag answered 503 was not delivered either topic=%s cookie=%r: %s", topic, cookie, err)
+    elif err is None:
+        outcome.set_result(True)
+    else:
+        log.warning("tag not acknowledged topic=%s cookie=%r: %s", topic, cookie, err)
+        outcome.set_exception(LogUnavailable(str(err)))

@@ -49,7 +49,7 @@ class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
     # batches in flight per sink; every checkpoint waits for them all.
     writer_flush_ms: int = Field(default=200, ge=10)
     writer_concurrency: int = Field(default=16, ge=1)
-    writer_batch_rows: int = Field(default=100, ge=1, le=500)
+    writer_batch_rows: int = Field(default=500, ge=1, le=1000)
     writer_batch_bytes: int = Field(default=32 * 1024, ge=1024, le=48 * 1024)
     writer_request_timeout_ms: int = Field(default=10_000, ge=100)
     # A prebuilt jar of the sinks (the Docker image); unset: built from source

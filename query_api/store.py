@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from cassandra.cluster import ResponseFuture, Session
 from cassandra.query import PreparedStatement
 
-from common.cube import DAY_MS
+from common.cube import BUCKET_MS
 
 
 def _await(future: ResponseFuture) -> asyncio.Future:
@@ -60,30 +60,34 @@ class ProfileStore:
         return [row[0] for row in rows]
 
 
+# Buckets per `IN` (a 24 h range is 1,440 partitions: several statements in
+# parallel rather than one coordinator doing them all).
+IN_BUCKETS = 120
+
+
 @dataclass
 class AggregateStore:
     session: Session
-    bucket_slice: PreparedStatement
+    bucket_rows: PreparedStatement
 
     @classmethod
     def prepare(cls, session: Session) -> "AggregateStore":
         stmt = session.prepare(
-            "SELECT bucket_ms, count, sum_price FROM aggregates "
-            "WHERE action = ? AND dims = ? AND origin = ? AND brand_id = ? AND category_id = ? AND day = ? "
-            "AND bucket_ms >= ? AND bucket_ms < ?"
+            "SELECT bucket_ms, count, sum_price FROM aggregates_by_minute "
+            "WHERE action = ? AND dims = ? AND bucket_ms IN ? AND origin = ? AND brand_id = ? AND category_id = ?"
         )
         return cls(session, stmt)
 
     async def buckets(
         self, action: str, dims: int, origin: str, brand_id: str, category_id: str, start_ms: int, end_ms: int
     ) -> dict[int, tuple[int, int]]:
-        """{bucket_ms: (count, sum_price)} of the stored buckets in [start, end): one slice per event day."""
-        first_day, last_day = start_ms // DAY_MS, (end_ms - 1) // DAY_MS
+        """{bucket_ms: (count, sum_price)} of the stored buckets in [start, end): one row per bucket's partition."""
+        buckets = list(range(start_ms - start_ms % BUCKET_MS, end_ms, BUCKET_MS))
         futures = [
             _await(self.session.execute_async(
-                self.bucket_slice, (action, dims, origin, brand_id, category_id, day, start_ms, end_ms)
+                self.bucket_rows, (action, dims, buckets[i:i + IN_BUCKETS], origin, brand_id, category_id)
             ))
-            for day in range(first_day, last_day + 1)
+            for i in range(0, len(buckets), IN_BUCKETS)
         ]
         found: dict[int, tuple[int, int]] = {}
         for rows in await asyncio.gather(*futures):

@@ -39,7 +39,7 @@ import psutil
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from common.cube import bucket_of, day_of
+from common.cube import bucket_of
 from common.tag import UserTag
 from local_stack import artifacts, schema
 from local_stack.stack import Stack
@@ -76,7 +76,8 @@ def sample_busy(rest: str, job_id: str, busy: dict) -> None:
             metrics = httpx.get(f"{rest}/jobs/{job_id}/vertices/{v['id']}/subtasks/metrics",
                                 params={"get": "busyTimeMsPerSecond,backPressuredTimeMsPerSecond", "agg": "max"},
                                 timeout=2).json()
-            values = {m["id"]: m.get("max", 0.0) for m in metrics}
+            # A vertex not yet measured reports "NaN" (a string): counted as 0.
+            values = {m["id"]: m["max"] if isinstance(m.get("max"), (int, float)) else 0.0 for m in metrics}
             busy.setdefault(v["name"][:60], []).append(
                 (values.get("busyTimeMsPerSecond", 0.0), values.get("backPressuredTimeMsPerSecond", 0.0)))
     except (httpx.HTTPError, KeyError, ValueError) as e:
@@ -165,8 +166,8 @@ def main() -> None:
         last_sample = 0.0
 
         with stack.cassandra_session(keyspace) as session:
-            total = session.prepare("SELECT count FROM aggregates WHERE action=? AND dims=0 AND origin='' "
-                                    "AND brand_id='' AND category_id='' AND day=? AND bucket_ms=?")
+            total = session.prepare("SELECT count FROM aggregates_by_minute WHERE action=? AND dims=0 AND bucket_ms=? "
+                                    "AND origin='' AND brand_id='' AND category_id=''")
             visible = session.prepare("SELECT time_ms FROM user_profiles WHERE cookie=? AND action=? AND time_ms=?")
             pending_buckets, pending_probes = dict(buckets), list(probes)
             while pending_buckets or pending_probes:
@@ -179,7 +180,7 @@ def main() -> None:
                 pending_probes = [t for t in pending_probes if not session.execute(
                     visible, (t.cookie, t.action, t.time_ms)).one()]
                 for (action, bucket), n in list(pending_buckets.items()):
-                    row = session.execute(total, (action, day_of(bucket), bucket)).one()
+                    row = session.execute(total, (action, bucket)).one()
                     if row is not None and row.count == n:
                         del pending_buckets[(action, bucket)]
                 time.sleep(0.5)

@@ -15,7 +15,7 @@ import time
 import orjson
 from confluent_kafka import Producer
 
-from common.cube import bucket_of, day_of
+from common.cube import bucket_of
 from common.tag import UserTag
 from local_stack.stack import Stack
 from replay.workload import Workload
@@ -62,9 +62,9 @@ def main() -> None:
                 (last_tag.cookie, last_tag.action, last_tag.time_ms)).one():
                 profile_s = time.monotonic() - acked_at
             if bucket_s is None and all(
-                (session.execute("SELECT count FROM aggregates WHERE action=%s AND dims=0 AND origin='' AND "
-                                 "brand_id='' AND category_id='' AND day=%s AND bucket_ms=%s",
-                                 (a, day_of(final_bucket), final_bucket)).one() or [0])[0] == n
+                (session.execute("SELECT count FROM aggregates_by_minute WHERE action=%s AND dims=0 AND bucket_ms=%s "
+                                 "AND origin='' AND brand_id='' AND category_id=''",
+                                 (a, final_bucket)).one() or [0])[0] == n
                 for a, n in last_bucket.items()):
                 bucket_s = time.monotonic() - acked_at
             time.sleep(0.2)

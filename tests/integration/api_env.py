@@ -19,7 +19,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from common.cube import ALL_MASKS, BUCKET_MS, bucket_of, cell_key, day_of
+from common.cube import ALL_MASKS, BUCKET_MS, bucket_of, cell_key
 from local_stack import schema
 from tests.conftest import TEST_PARTITIONS, wait_for_leaders
 from tests.e2e.conftest import uvicorn_service
@@ -141,15 +141,15 @@ class Keyspace:
             (accepted.cookie, accepted.action, accepted.time_ms, partition, offset,
              accepted.canonical_json().decode()))
         read = session.prepare(
-            f"SELECT count, sum_price FROM {ks}.aggregates WHERE action = ? AND dims = ? AND origin = ? "
-            "AND brand_id = ? AND category_id = ? AND day = ? AND bucket_ms = ?")
+            f"SELECT count, sum_price FROM {ks}.aggregates_by_minute WHERE action = ? AND dims = ? "
+            "AND bucket_ms = ? AND origin = ? AND brand_id = ? AND category_id = ?")
         write = session.prepare(
-            f"INSERT INTO {ks}.aggregates (action, dims, origin, brand_id, category_id, day, bucket_ms, "
-            "count, sum_price) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            f"INSERT INTO {ks}.aggregates_by_minute (action, dims, bucket_ms, origin, brand_id, category_id, "
+            "count, sum_price) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
         bucket = bucket_of(accepted.time_ms)
         for mask in ALL_MASKS:
             origin, brand, category = cell_key(mask, accepted.origin, p.brand_id, p.category_id)
-            key = (accepted.action, mask, origin, brand, category, day_of(bucket), bucket)
+            key = (accepted.action, mask, bucket, origin, brand, category)
             row = session.execute(read, key).one()
             count, total = (row[0], row[1]) if row else (0, 0)
             session.execute(write, (*key, count + 1, total + p.price))

@@ -64,14 +64,19 @@ public abstract class AsyncCassandraSink<IN> extends RichSinkFunction<IN> implem
     private transient boolean flushScheduled;
     private transient ScheduledExecutorService retries;
 
-    /** A row to write and about how many bytes of values it carries. */
+    /**
+     * A row to write, about how many bytes of values it carries, and its
+     * partition when batches must hold one partition each (null: any mix).
+     */
     protected static final class Pending {
         final Statement statement;
         final int bytes;
+        final Object partition;
 
-        Pending(Statement statement, int bytes) {
+        Pending(Statement statement, int bytes, Object partition) {
             this.statement = statement;
             this.bytes = bytes;
+            this.partition = partition;
         }
     }
 
@@ -149,12 +154,17 @@ public abstract class AsyncCassandraSink<IN> extends RichSinkFunction<IN> implem
         }
     }
 
-    /** Send every buffered row, in batches of at most batchRows rows and about batchBytes. */
+    /**
+     * Send every buffered row, in batches of at most batchRows rows and about
+     * batchBytes; rows with a partition go in batches of that partition only
+     * (Cassandra applies such a batch as one mutation).
+     */
     protected final void sendBuffer() throws InterruptedException {
         List<Pending> batch = new ArrayList<>();
         int bytes = 0;
         for (Pending p : drainBuffer()) {
-            if (!batch.isEmpty() && (batch.size() >= config.batchRows || bytes + p.bytes > config.batchBytes)) {
+            if (!batch.isEmpty() && (batch.size() >= config.batchRows || bytes + p.bytes > config.batchBytes
+                    || (p.partition != null && !p.partition.equals(batch.get(0).partition)))) {
                 send(batch);
                 batch = new ArrayList<>();
                 bytes = 0;

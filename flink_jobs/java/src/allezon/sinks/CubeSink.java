@@ -8,6 +8,7 @@ import org.apache.flink.types.RowKind;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -20,16 +21,18 @@ import java.util.Map;
  * rows (bucket_ms, action, dims, origin, brand_id, category_id, cnt,
  * sum_price). UPDATE_BEFORE rows are skipped: the matching UPDATE_AFTER
  * carries the new absolute figure. A cell updated twice within one flush
- * period is written once.
+ * period is written once. Rows are sent grouped by partition (action, dims,
+ * bucket): one batch, one Cassandra mutation, per partition and flush.
  */
 public final class CubeSink extends AsyncCassandraSink<Row> {
     private static final long serialVersionUID = 1L;
-    private static final long DAY_MS = 86_400_000L;
-    /** Values of a cube row besides its strings (tinyint, int, 3 bigints) plus framing. */
+    /** Values of a cube row besides its strings (tinyint, 3 bigints) plus framing. */
     private static final int FIXED_BYTES = 48;
 
     private transient PreparedStatement upsert;
-    private transient Map<List<Object>, Pending> newestPerCell;
+    /** Partition -> cell -> its newest figure. */
+    private transient Map<List<Object>, Map<List<Object>, Pending>> newestPerCell;
+    private transient int bufferedCells;
 
     public CubeSink(SinkConfig config) {
         super(config);
@@ -39,8 +42,8 @@ public final class CubeSink extends AsyncCassandraSink<Row> {
     protected void prepare() {
         newestPerCell = new LinkedHashMap<>();
         upsert = session.prepare(
-                "INSERT INTO aggregates (action, dims, origin, brand_id, category_id, day, bucket_ms, count, sum_price) "
-                        + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                "INSERT INTO aggregates_by_minute (action, dims, bucket_ms, origin, brand_id, category_id, count, sum_price) "
+                        + "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     }
 
     @Override
@@ -57,26 +60,32 @@ public final class CubeSink extends AsyncCassandraSink<Row> {
         String categoryId = (String) row.getField(5);
         Long count = (Long) row.getField(6);
         Long sumPrice = (Long) row.getField(7);
-        int day = (int) Math.floorDiv(bucketMs, DAY_MS);
+        List<Object> partition = Arrays.asList(action, dims, bucketMs);
         Pending figure = new Pending(
-                upsert.bind(action, dims, origin, brandId, categoryId, day, bucketMs, count, sumPrice),
-                FIXED_BYTES + action.length() + origin.length() + brandId.length() + categoryId.length());
-        // remove + put: a re-figured cell moves to the end (sent after older cells).
-        List<Object> cell = Arrays.asList(bucketMs, action, dims, origin, brandId, categoryId);
-        newestPerCell.remove(cell);
-        newestPerCell.put(cell, figure);
+                upsert.bind(action, dims, bucketMs, origin, brandId, categoryId, count, sumPrice),
+                FIXED_BYTES + action.length() + origin.length() + brandId.length() + categoryId.length(),
+                partition);
+        Pending older = newestPerCell.computeIfAbsent(partition, k -> new HashMap<>())
+                .put(Arrays.asList(origin, brandId, categoryId), figure);
+        if (older == null) {
+            bufferedCells++;
+        }
         buffered();
     }
 
     @Override
     protected Collection<Pending> drainBuffer() {
-        List<Pending> rows = new ArrayList<>(newestPerCell.values());
+        List<Pending> rows = new ArrayList<>(bufferedCells);
+        for (Map<List<Object>, Pending> cells : newestPerCell.values()) {
+            rows.addAll(cells.values());
+        }
         newestPerCell.clear();
+        bufferedCells = 0;
         return rows;
     }
 
     @Override
     protected int bufferedRows() {
-        return newestPerCell.size();
+        return bufferedCells;
     }
 }

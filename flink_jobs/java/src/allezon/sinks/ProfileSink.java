@@ -64,7 +64,7 @@ public final class ProfileSink extends AsyncCassandraSink<org.apache.flink.types
         String tag = (String) row.getField(5);
         buffer.add(new Pending(
                 insert.bind(cookie, action, timeMs, partition, offset, tag),
-                FIXED_BYTES + cookie.length() + action.length() + tag.length()));
+                FIXED_BYTES + cookie.length() + action.length() + tag.length(), null));
 
         Integer held = rowsSinceTrim.value();
         int rows = (held == null ? 0 : held) + 1;

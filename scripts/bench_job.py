@@ -6,7 +6,8 @@ same session) on a fresh keyspace and measures, from the moment every task
 runs until every tag is visible in its profile and every (action, minute)
 total is exact:
 
-- drain rate (tags/s) and job CPU-seconds per 1,000 tags (psutil, whole tree);
+- drain rate (tags/s) and job CPU-seconds per 1,000 tags (psutil, whole tree),
+  and Cassandra's CPU-seconds per 1,000 tags over the same time;
 - Cassandra writes per 1,000 tags (nodetool tablestats);
 - after the drain: the job's idle CPU (%) over 20 s, its RSS and the size of
   its checkpoint directory;
@@ -160,7 +161,9 @@ def main() -> None:
             except (httpx.HTTPError, KeyError, ValueError):
                 pass
             time.sleep(0.2)
+        cassandra = psutil.Process(stack.get("cassandra").process.pid)
         running_at, cpu_at_start = time.monotonic(), tree_cpu_s(proc)
+        cassandra_at_start = tree_cpu_s(cassandra)
         job_id = jobs[0]["jid"]
         busy: dict[str, list[tuple[float, float]]] = {}
         last_sample = 0.0
@@ -186,6 +189,7 @@ def main() -> None:
                 time.sleep(0.5)
         drained_s = time.monotonic() - running_at
         cpu_s = tree_cpu_s(proc) - cpu_at_start
+        cassandra_cpu_s = tree_cpu_s(cassandra) - cassandra_at_start
         cpu_idle_0 = tree_cpu_s(proc)
         time.sleep(args.idle_s)
         idle_pct = 100 * (tree_cpu_s(proc) - cpu_idle_0) / args.idle_s
@@ -194,6 +198,8 @@ def main() -> None:
             "drain_s": round(drained_s, 1),
             "drain_tags_per_s": round(args.tags / drained_s),
             "job_cpu_s_per_1000_tags": round(1000 * cpu_s / args.tags, 3),
+            # Includes this script's own checking reads (the same for every job version).
+            "cassandra_cpu_s_per_1000_tags": round(1000 * cassandra_cpu_s / args.tags, 3),
             "writes_per_1000_tags": {t: round(1000 * n / args.tags) for t, n in writes.items()},
             "idle_cpu_pct": round(idle_pct, 1),
             # Mean over the drain of Flink's per-task busy / back-pressured ms per second.

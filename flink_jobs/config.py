@@ -15,6 +15,12 @@ class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
     # Web UI and REST API of the local cluster (job status, metrics).
     flink_rest_port: int = 8091
     kafka_group_id: str = "allezon-stream"
+    # The source's fetches wait for this many bytes or this long: at 1,000
+    # tags/s a few fetches a second instead of one per handful of tags (the
+    # broker's CPU per tag; docs/BENCHMARKS.md). The wait adds at most that
+    # much to a profile's freshness.
+    kafka_fetch_min_bytes: int = Field(default=64 * 1024, ge=1)
+    kafka_fetch_max_wait_ms: int = Field(default=100, ge=0, le=500)
     # Directory with the Kafka connector jars (resolved from Maven Central by local_stack).
     flink_connector_dir: Path = _REPO / ".cache" / "artifacts" / "flink-connectors" / "lib"
     flink_checkpoint_dir: Path = _REPO / ".run" / "flink" / "checkpoints"

@@ -54,6 +54,8 @@ CREATE TABLE {SOURCE_TABLE} ({source_columns(s, KAFKA_POSITION)}
   'properties.bootstrap.servers' = '{_quote(s.kafka_bootstrap_servers)}',
   'properties.group.id' = '{_quote(s.kafka_group_id)}',
   'properties.isolation.level' = 'read_committed',
+  'properties.fetch.min.bytes' = '{s.kafka_fetch_min_bytes}',
+  'properties.fetch.max.wait.ms' = '{s.kafka_fetch_max_wait_ms}',
   'scan.startup.mode' = '{startup_mode}',
   'format' = 'json',
   'json.fail-on-missing-field' = 'true',

@@ -1,5 +1,6 @@
 """The query API application factory: `uvicorn query_api.app:create_app --factory`."""
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,9 +40,14 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
         reader = CassandraReader(settings)
         await reader.start()
         app.state.reader = reader
+        # As in the ingest API: what exists now lives as long as the process;
+        # frozen, full collections stop re-scanning it on every cycle.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             await reader.close()
 
     app = FastAPI(title="Allezon query API", version="0.1.0", lifespan=lifespan)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks (and where possible installs) what the local stack needs outside the
-# venv: a JDK 17+ `java`, Apache Maven `mvn`, and HAProxy (installed from the
+# venv: a JDK 17+ (`java`, and `javac` for the job's Java sinks), Apache Maven `mvn`, and HAProxy (installed from the
 # Debian archive when missing). Idempotent and quiet when all is present.
 set -euo pipefail
 
@@ -12,6 +12,8 @@ java_major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.sp
 [ "${java_major:-0}" -ge 17 ] 2>/dev/null \
   || fail "java ${java_major:-?} found, need 17 or newer (Cassandra 5 and Kafka 4 run on JDK 17)"
 
+command -v javac >/dev/null 2>&1 || [ -x "${JAVA_HOME:-/nonexistent}/bin/javac" ] \
+  || fail "javac not found: the stream job compiles its Java Cassandra sinks; install a JDK 17+ (Debian: apt-get install -y openjdk-17-jdk-headless)"
 command -v mvn >/dev/null 2>&1 \
   || fail "mvn not found: install Apache Maven (Debian: apt-get install -y maven); it fetches the Kafka and Cassandra jars"
 

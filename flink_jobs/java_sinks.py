@@ -66,8 +66,8 @@ def sinks_jar(s: JobSettings) -> Path:
 
 
 def _compile(sources: list[Path], classpath: list[Path], jar: Path) -> None:
-    javac = shutil.which("javac", path=os.path.join(os.environ["JAVA_HOME"], "bin") if "JAVA_HOME" in os.environ else None) \
-        or shutil.which("javac")
+    java_home = os.environ.get("JAVA_HOME")
+    javac = (java_home and shutil.which("javac", path=os.path.join(java_home, "bin"))) or shutil.which("javac")
     if javac is None:
         raise SystemExit("javac not found: the job's Cassandra sinks are compiled with a JDK 17 (Debian: openjdk-17-jdk-headless)")
     with tempfile.TemporaryDirectory(prefix="allezon-sinks-") as work:

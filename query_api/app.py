@@ -5,8 +5,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from cassandra import OperationTimedOut, ReadFailure, ReadTimeout, Unavailable
-from cassandra.cluster import NoHostAvailable
 from fastapi import FastAPI, Request, Response
 
 from common.auth import install_bearer_auth
@@ -16,16 +14,15 @@ from common.problems import install_problem_handlers, problem_response
 from query_api.cassandra_session import CassandraReader
 from query_api.config import QuerySettings
 from query_api.routes import router
+from query_api.store import CASSANDRA_UNAVAILABLE
 
 
 log = logging.getLogger(__name__)
 
-# A read Cassandra could not serve in time (overload, a node down): the
-# client may retry, so 503 with Retry-After, never a 500.
-CASSANDRA_UNAVAILABLE = (OperationTimedOut, ReadTimeout, ReadFailure, Unavailable, NoHostAvailable)
-
 
 async def _unavailable(request: Request, exc: Exception) -> Response:
+    """A read Cassandra could not serve in time: the client may retry, so 503
+    with Retry-After, never a 500."""
     log.warning("cassandra could not answer %s %s: %r", request.method, request.url.path, exc)
     return problem_response(503, "The database could not answer in time; retry shortly.",
                             headers={"Retry-After": "1"}, instance=request.url.path)

@@ -1,23 +1,64 @@
-"""The Cassandra session of the query API: token-aware, prepared statements only."""
+"""The Cassandra session of the query API: token-aware, prepared statements
+only, and reads that do not wait on one slow node.
+
+Every statement here is a read, so it is idempotent: a coordinator that
+reports a read timeout or too few live replicas is asked again on the next
+host, and one that does not answer at all is hedged (query_api/store.py,
+`Hedging`). A node that is restarting, compacting or paused in a GC then costs
+a query a few tens of milliseconds, not a 503.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from cassandra import InvalidRequest
-from cassandra.cluster import Cluster, NoHostAvailable, Session
+from cassandra import ConsistencyLevel, InvalidRequest
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, RetryPolicy, TokenAwarePolicy
 from cassandra.query import tuple_factory
 
-from common.cassandra import build_cluster as build_cassandra_cluster
 from query_api.config import QuerySettings
-from query_api.store import AggregateStore, ProfileStore
+from query_api.store import AggregateStore, Hedging, ProfileStore
 
 log = logging.getLogger(__name__)
 
 
+class ReadRetryPolicy(RetryPolicy):
+    """Retries a read once on the next host after a coordinator-side read
+    timeout or unavailable error (the default asks the same coordinator again,
+    or gives up). Connection errors move on to the next host, as by default.
+    The query API writes nothing; a write timeout is passed on."""
+
+    def on_read_timeout(self, query, consistency, required_responses, received_responses, data_retrieved, retry_num):
+        return (self.RETRY_NEXT_HOST, None) if retry_num == 0 else (self.RETHROW, None)
+
+    def on_unavailable(self, query, consistency, required_replicas, alive_replicas, retry_num):
+        return (self.RETRY_NEXT_HOST, None) if retry_num == 0 else (self.RETHROW, None)
+
+    def on_write_timeout(self, *args, **kwargs):
+        return self.RETHROW, None
+
+
 def build_cluster(settings: QuerySettings) -> Cluster:
-    return build_cassandra_cluster(settings, settings.query_request_timeout_s, row_factory=tuple_factory)
+    """Token-aware routing in the local data centre (replicas shuffled, so a
+    partition's reads are spread over its replicas), the configured consistency."""
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(
+            DCAwareRoundRobinPolicy(local_dc=settings.cassandra_local_dc), shuffle_replicas=True
+        ),
+        retry_policy=ReadRetryPolicy(),
+        consistency_level=ConsistencyLevel.name_to_value[settings.cassandra_consistency.upper()],
+        request_timeout=settings.query_request_timeout_s,
+        row_factory=tuple_factory,
+    )
+    return Cluster(
+        contact_points=settings.cassandra_hosts,
+        port=settings.cassandra_port,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        protocol_version=5,
+        connect_timeout=2,
+    )
 
 
 class CassandraReader:
@@ -40,8 +81,11 @@ class CassandraReader:
             cluster = build_cluster(self.settings)
             try:
                 session = await asyncio.to_thread(cluster.connect, self.settings.cassandra_keyspace)
-                self.profiles = await asyncio.to_thread(ProfileStore.prepare, session)
-                self.aggregates = await asyncio.to_thread(AggregateStore.prepare, session)
+                hedging = Hedging(self.settings.query_hedge_delay_ms / 1000, self.settings.query_hedge_max)
+                self.profiles = await asyncio.to_thread(ProfileStore.prepare, session, hedging)
+                self.aggregates = await asyncio.to_thread(
+                    AggregateStore.prepare, session, hedging, self.settings.query_aggregate_retry_deadline_s
+                )
                 self._cluster, self.session = cluster, session
                 log.info("connected to cassandra hosts=%s keyspace=%s", self.settings.cassandra_hosts,
                          self.settings.cassandra_keyspace)

@@ -8,6 +8,16 @@ class QuerySettings(CassandraSettings, LoggingSettings, HttpSettings):
 
     # Per-statement deadline; SPEC asks 200 ms for a profile answer.
     query_request_timeout_s: float = Field(default=2.0, gt=0)
+    # A read whose coordinator has not answered after this many ms is also sent
+    # to another live host (up to QUERY_HEDGE_MAX more); the first answer wins.
+    # Above the profile p99 under load (about 60 ms, see docs/BENCHMARKS.md), so
+    # it fires for a slow node, not for every read. 0 = off. No effect with one node.
+    query_hedge_delay_ms: int = Field(default=100, ge=0)
+    query_hedge_max: int = Field(default=2, ge=0)
+    # An aggregate read that failed (timeout, too few replicas) is asked again
+    # until this many seconds after the request began; then 503. The SPEC gives
+    # an aggregate answer 60 s.
+    query_aggregate_retry_deadline_s: float = Field(default=30.0, ge=0)
     # Connecting at start-up retries until this many seconds passed (then the
     # API stays up, not ready, and keeps trying in the background).
     query_connect_retry_s: float = Field(default=1.0, gt=0)

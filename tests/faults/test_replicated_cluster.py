@@ -38,7 +38,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
+import httpx
 import pytest
 from confluent_kafka.admin import ConfigResource
 
@@ -272,3 +274,77 @@ def test_killed_broker_and_cassandra_node_lose_nothing_and_rejoin(cluster: Clust
     # Rejoined (restart_* waited for it; asked again after the stream, from another node).
     assert broker.in_sync_for(stack.settings.kafka_topic)
     assert ring_states(stack.cassandra_nodes[(node.node.node_id % 3)]).get(node.node.host) == "UN"
+
+
+# --- a frozen node ---------------------------------------------------------------------------------------
+# About the reference mix (100 profile queries per aggregate query), with 24 h
+# aggregate ranges (12 statements of 120 partitions each at QUORUM).
+FREEZE_PROFILE_QUERIES = 100
+FREEZE_AGGREGATE_QUERIES = 4
+FREEZE_WORKERS = 4
+# Far below the 10 s request timeout the fixture sets: a profile read that waited
+# on the frozen coordinator would take that long, then get 503. Aggregates may
+# retry within QUERY_AGGREGATE_RETRY_DEADLINE_S (30 s) and the SPEC's 60 s.
+FROZEN_PROFILE_MAX_S = 2.0
+FROZEN_AGGREGATE_MAX_S = 30.0
+
+
+def timed_get(client: httpx.Client, url: str) -> tuple[str, int, float, str]:
+    began = time.monotonic()
+    response = client.get(url)
+    return url, response.status_code, time.monotonic() - began, response.text[:200]
+
+
+@pytest.mark.timeout(300)
+def test_reads_do_not_wait_on_a_frozen_cassandra_node(cluster: Cluster):
+    """SIGSTOP one Cassandra node (as a long GC pause or a stalled disk would)
+    and query while it is frozen. The driver still counts it up (its
+    connections are open), so a read it coordinates waits out the request
+    timeout and gets 503 unless it is hedged to another host
+    (query_api/store.py, `Hedging`). Measured with QUERY_HEDGE_DELAY_MS=0: 26
+    of 100 profile reads got 503 after 10 s; with hedging none did."""
+    stack = cluster.stack
+    node = stack.cassandra_nodes[1]
+    query_url = stack.query_api.base_url.rstrip("/")
+    # Many cookies: token-aware routing with shuffled replicas spreads them over
+    # all three nodes; the aggregate statements have no routing key.
+    urls = [f"{query_url}/user_profiles/{quote(f'frozen {i}', safe='')}?"
+            + urlencode({"time_range": "2022-02-28T23:00:00.000_2022-03-01T00:00:00.000"})
+            for i in range(FREEZE_PROFILE_QUERIES)]
+    step = FREEZE_PROFILE_QUERIES // FREEZE_AGGREGATE_QUERIES
+    for i in range(FREEZE_AGGREGATE_QUERIES):
+        urls.insert(i * step, f"{query_url}/aggregates?" + urlencode(
+            {"time_range": "2022-02-28T00:00:00_2022-03-01T00:00:00", "action": "VIEW", "aggregates": "COUNT"}))
+
+    process = node.process.process()
+    assert process is not None, f"{node.name} is not running"
+    clients = [httpx.Client(timeout=60) for _ in range(FREEZE_WORKERS)]
+    try:
+        # Warm: every client connected, the query API answers.
+        assert [timed_get(c, urls[1])[1] for c in clients] == [200] * FREEZE_WORKERS
+        log.info("freezing %s (pid %d)", node.name, process.pid)
+        process.suspend()
+        try:
+            with ThreadPoolExecutor(max_workers=FREEZE_WORKERS) as pool:
+                results = list(pool.map(lambda iu: timed_get(clients[iu[0] % FREEZE_WORKERS], iu[1]),
+                                        enumerate(urls)))
+        finally:
+            process.resume()
+            log.info("resumed %s", node.name)
+    finally:
+        for c in clients:
+            c.close()
+
+    failed = [(url, status, text) for url, status, _, text in results if status != 200]
+    slow = [(round(seconds, 2), url) for url, _, seconds, _ in results
+            if seconds > (FROZEN_AGGREGATE_MAX_S if "/aggregates" in url else FROZEN_PROFILE_MAX_S)]
+    for kind in ("/user_profiles/", "/aggregates"):
+        seconds = sorted(s for url, _, s, _ in results if kind in url)
+        print(f"\n{node.name} frozen, {kind}: {len(seconds)} queries, p50 {seconds[len(seconds) // 2] * 1000:.0f} ms, "
+              f"max {seconds[-1] * 1000:.0f} ms", end="")
+    print(f"; {len(failed)} not 200")
+    assert not failed, failed[:5]
+    assert not slow, slow[:5]
+    # Thawed, it is UN again for its peers.
+    peer = next(n for n in stack.cassandra_nodes if n is not node)
+    poll_until(lambda: ring_states(peer).get(node.node.host) == "UN", REJOIN_TIMEOUT_S, 1.0)

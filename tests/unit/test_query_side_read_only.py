@@ -8,17 +8,19 @@ prepared statements (no string ever reaches `execute`).
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 from query_api.store import AggregateStore, ProfileStore
 
 
 class RecordingSession:
     def __init__(self) -> None:
-        self.prepared: list[str] = []
+        self.prepared: list[SimpleNamespace] = []
 
     def prepare(self, query: str):
-        self.prepared.append(query)
-        return ("prepared", query)
+        statement = SimpleNamespace(query_string=query, is_idempotent=False)  # the driver's default
+        self.prepared.append(statement)
+        return statement
 
     def execute(self, *args, **kwargs):  # pragma: no cover - must never be called at preparation
         raise AssertionError("execute() called while preparing")
@@ -31,7 +33,10 @@ def test_every_query_side_statement_is_a_prepared_select():
     ProfileStore.prepare(session)
     AggregateStore.prepare(session)
     assert session.prepared, "no statement prepared"
-    for query in session.prepared:
+    for statement in session.prepared:
+        query = statement.query_string
+        # Idempotent, so the driver may send it to a second host (query_api/cassandra_session.py).
+        assert statement.is_idempotent, query
         assert re.match(r"\s*SELECT\b", query, re.IGNORECASE), query
         assert not re.search(r"\b(INSERT|UPDATE|DELETE|TRUNCATE|DROP|ALTER|CREATE|BATCH|GRANT)\b", query,
                              re.IGNORECASE), query

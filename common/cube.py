@@ -4,13 +4,12 @@ query API (reader).
 Every tag contributes to 8 cells per 1-minute bucket: one per subset of the
 filter dimensions (origin, brand_id, category_id). `dims` is the subset as a
 bit mask; a dimension outside the mask is stored as the empty string.
-Rows are partitioned by event day so a 24 h range touches at most 2 partitions.
+Rows are partitioned by (action, dims, bucket): cql/020_aggregates.cql.
 """
 
 from __future__ import annotations
 
 BUCKET_MS = 60_000
-DAY_MS = 86_400_000
 
 ORIGIN, BRAND, CATEGORY = 1, 2, 4
 DIMENSIONS = (("origin", ORIGIN), ("brand_id", BRAND), ("category_id", CATEGORY))
@@ -20,10 +19,6 @@ ALL_MASKS = tuple(range(8))
 def bucket_of(time_ms: int) -> int:
     """Start (epoch ms) of the 1-minute bucket holding `time_ms` (floor, also before 1970)."""
     return time_ms - time_ms % BUCKET_MS
-
-
-def day_of(bucket_ms: int) -> int:
-    return bucket_ms // DAY_MS
 
 
 def mask_of(origin: str | None, brand_id: str | None, category_id: str | None) -> int:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from common.cube import ALL_MASKS, BUCKET_MS, bucket_of, cell_key, day_of, mask_of
+from common.cube import ALL_MASKS, bucket_of, cell_key, mask_of
 
 
 @pytest.mark.parametrize(
@@ -27,8 +27,3 @@ def test_unfiltered_dimensions_are_stored_empty():
     assert cell_key(0, "o", "b", "c") == ("", "", "")
     assert cell_key(mask_of("o", None, "c"), "o", "b", "c") == ("o", "", "c")
     assert cell_key(7, "o", "b", "c") == ("o", "b", "c")
-
-
-def test_a_24h_range_spans_at_most_two_days():
-    for start in range(0, 2 * 86_400_000, 7 * BUCKET_MS):
-        assert day_of(start + 86_400_000 - 1) - day_of(start) <= 1

@@ -5,7 +5,7 @@ Every statement here is a read, so it is idempotent: a coordinator that
 reports a read timeout or too few live replicas is asked again on the next
 host, and one that does not answer at all is hedged (query_api/store.py,
 `Hedging`). A node that is restarting, compacting or paused in a GC then costs
-a query a few tens of milliseconds, not a 503.
+a query about the hedge delay (100 ms), not a 503.
 """
 
 from __future__ import annotations

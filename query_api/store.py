@@ -66,7 +66,7 @@ class Hedging:
     restarting then costs a read `delay_s`, not the request timeout.
 
     Explicit rather than the driver's speculative executions: in the replicated
-    test cluster those re-sent about one read in a hundred to the same paused
+    test cluster those re-sent a few reads in a thousand to the same paused
     coordinator (docs/RELIABILITY.md)."""
 
     delay_s: float = 0.0

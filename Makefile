@@ -1,6 +1,6 @@
 # Local development entry points. `make up` on a fresh clone sets everything up
 # (venv, Kafka and Cassandra jars, HAProxy) and starts the platform as local
-# processes; see local_stack/README.md.
+# processes; see harness/local_stack/README.md.
 #
 # Variables: COMPONENT=<name> for `make logs`, ARGS="..." passed to the CLI
 # (e.g. make topic-tail ARGS="--last 5"), and every StackSettings variable
@@ -9,7 +9,7 @@
 
 SHELL := /bin/bash
 PYTHON := .venv/bin/python
-STACK := $(PYTHON) -m local_stack
+STACK := $(PYTHON) -m harness.local_stack
 COMPONENT ?=
 ARGS ?=
 # make bench: tags/s per step and tags per step (see docs/REPLAY.md)
@@ -54,4 +54,4 @@ test: bootstrap prereqs ## set up and run the whole suite (unit, stream job, int
 
 bench: bootstrap prereqs ## ramp tags/s with the reference query mix until a step fails; vars BENCH_RATES=500,1000,2000,4000,8000 BENCH_STEP_TAGS=180000 BENCH_P99_MS=200 BENCH_CONCURRENCY=256 BENCH_WARMUP_S=30 BENCH_SEED=1 (docs/REPLAY.md)
 	@$(STACK) up
-	@$(PYTHON) -m replay.bench $(ARGS)
+	@$(PYTHON) -m harness.replay.bench $(ARGS)

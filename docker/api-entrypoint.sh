@@ -1,7 +1,7 @@
 #!/bin/sh
 # Entry point of the API image (docker/api.Dockerfile).
 #   ingest | query : the HTTP services, same flags as the local process stack
-#   schema         : apply cql/*.cql (python -m local_stack schema), then exit
+#   schema         : apply cql/*.cql (python -m harness.local_stack schema), then exit
 #   anything else  : run it as a command
 # PORT overrides the listening port; WEB_CONCURRENCY (read by uvicorn itself)
 # sets the number of worker processes (default 1: scale with replicas).
@@ -22,7 +22,7 @@ case "${1:-help}" in
     ;;
   schema)
     shift
-    exec python -m local_stack schema "$@"
+    exec python -m harness.local_stack schema "$@"
     ;;
   help|-h|--help)
     echo "usage: IMAGE ingest | query | schema | <command...>" >&2

@@ -3,7 +3,7 @@
 # One image for both HTTP services and the one-shot schema step:
 #   docker run IMAGE ingest    -> uvicorn ingest_api.app:create_app on :8081
 #   docker run IMAGE query     -> uvicorn query_api.app:create_app  on :8082
-#   docker run IMAGE schema    -> python -m local_stack schema (applies cql/*.cql)
+#   docker run IMAGE schema    -> python -m harness.local_stack schema (applies cql/*.cql)
 # Build from the repository root:
 #   docker build -f docker/api.Dockerfile -t allezon/api:dev .
 #
@@ -25,7 +25,7 @@ COPY pyproject.toml ./
 COPY common/ common/
 COPY ingest_api/ ingest_api/
 COPY query_api/ query_api/
-COPY local_stack/ local_stack/
+COPY harness/local_stack/ harness/local_stack/
 RUN pip install --no-deps . \
  && python -c "import ingest_api.app, query_api.app, local_stack"
 
@@ -44,7 +44,7 @@ WORKDIR /app
 COPY --from=build /src/common/ common/
 COPY --from=build /src/ingest_api/ ingest_api/
 COPY --from=build /src/query_api/ query_api/
-COPY --from=build /src/local_stack/ local_stack/
+COPY --from=build /src/local_stack/ harness/local_stack/
 COPY cql/ cql/
 COPY --chmod=0755 docker/api-entrypoint.sh /usr/local/bin/api-entrypoint
 USER 10001:10001

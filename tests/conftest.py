@@ -1,6 +1,6 @@
 """Session-scoped real Kafka and Cassandra, and per-test fresh topics/keyspaces.
 
-By default the local stack (local_stack/) starts both as processes on ports
+By default the local stack (harness/local_stack/) starts both as processes on ports
 shifted by 10,000 (so `make up` can run beside the tests) in `.run-test/`;
 ALLEZON_TEST_PORT_SHIFT and ALLEZON_TEST_RUN_DIR move them, so two test
 sessions can run side by side on one machine.
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from local_stack import schema
+from harness.local_stack import schema
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_PARTITIONS = 4
@@ -31,7 +31,7 @@ class Backends:
     kafka_bootstrap: str
     cassandra_hosts: list[str]
     cassandra_port: int
-    stack: object | None  # local_stack.stack.Stack when the processes are ours (kill tests need it)
+    stack: object | None  # harness.local_stack.stack.Stack when the processes are ours (kill tests need it)
 
 
 def _docker_engine_answers() -> bool:
@@ -60,8 +60,8 @@ def backends() -> Iterator[Backends]:
             yield Backends(kafka.get_bootstrap_server(), [host], port, None)
         return
 
-    from local_stack.config import StackSettings
-    from local_stack.stack import Stack
+    from harness.local_stack.config import StackSettings
+    from harness.local_stack.stack import Stack
 
     shift = int(os.environ.get("ALLEZON_TEST_PORT_SHIFT", "10000"))
     run_dir = os.environ.get("ALLEZON_TEST_RUN_DIR", str(REPO / ".run-test"))

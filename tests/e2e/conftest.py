@@ -58,8 +58,8 @@ class StreamJob:
 
 @pytest.fixture(scope="session")
 def connector_dir(backends) -> Path:
-    from local_stack import artifacts
-    from local_stack.config import StackSettings
+    from harness.local_stack import artifacts
+    from harness.local_stack.config import StackSettings
 
     settings = backends.stack.settings if backends.stack is not None else StackSettings()
     return artifacts.resolve("flink-connectors", settings)
@@ -68,7 +68,7 @@ def connector_dir(backends) -> Path:
 @pytest.fixture
 def start_stream_job(backends, connector_dir, tmp_path) -> Iterator[Callable[..., StreamJob]]:
     """Factory: start the job on (topic, keyspace); waits until every task runs."""
-    from local_stack.services import flink_job_running
+    from harness.local_stack.services import flink_job_running
 
     jobs: list[StreamJob] = []
 

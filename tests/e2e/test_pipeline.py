@@ -22,8 +22,8 @@ import pytest
 
 from common.cube import BUCKET_MS
 from common.time_range import format_bucket
-from replay.oracle import Oracle
-from replay.workload import Workload, format_tag_time
+from harness.replay.oracle import Oracle
+from harness.replay.workload import Workload, format_tag_time
 from tests.e2e.conftest import poll_until
 from tests.integration.test_ingest_kafka import read_topic
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from replay.rees46 import Rees46Source
-from replay.runner import Runner, RunnerConfig
-from replay.workload import Workload
+from harness.replay.rees46 import Rees46Source
+from harness.replay.runner import Runner, RunnerConfig
+from harness.replay.workload import Workload
 from tests.e2e.conftest import uvicorn_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]

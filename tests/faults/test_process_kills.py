@@ -25,9 +25,9 @@ import orjson
 import pytest
 
 from common.cube import BUCKET_MS
-from replay.oracle import Oracle
-from replay.runner import Runner, RunnerConfig
-from replay.workload import Workload, format_tag_time
+from harness.replay.oracle import Oracle
+from harness.replay.runner import Runner, RunnerConfig
+from harness.replay.workload import Workload, format_tag_time
 from tests.e2e.conftest import UvicornProcess, connector_dir, poll_until, query_client, start_stream_job  # noqa: F401
 from tests.e2e.test_pipeline import aggregate_answers_match, profile_answers_match, range_param
 from tests.integration.test_ingest_kafka import read_topic

@@ -44,13 +44,13 @@ import httpx
 import pytest
 from confluent_kafka.admin import ConfigResource
 
-from local_stack.cassandra import CassandraNode
-from local_stack.config import StackSettings
-from local_stack.kafka import KafkaBroker, admin_client, partition_replicas
-from local_stack.process import NotReadyError, StackError
-from local_stack.stack import Stack
-from replay.runner import Runner, RunnerConfig
-from replay.workload import Workload
+from harness.local_stack.cassandra import CassandraNode
+from harness.local_stack.config import StackSettings
+from harness.local_stack.kafka import KafkaBroker, admin_client, partition_replicas
+from harness.local_stack.process import NotReadyError, StackError
+from harness.local_stack.stack import Stack
+from harness.replay.runner import Runner, RunnerConfig
+from harness.replay.workload import Workload
 from tests.e2e.conftest import poll_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from local_stack.config import StackSettings
-from local_stack.stack import Stack
+from harness.local_stack.config import StackSettings
+from harness.local_stack.stack import Stack
 
 
 @pytest.fixture(autouse=True)

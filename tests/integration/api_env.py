@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from common.cube import ALL_MASKS, BUCKET_MS, bucket_of, cell_key
-from local_stack import schema
+from harness.local_stack import schema
 from tests.conftest import TEST_PARTITIONS, wait_for_leaders
 from tests.e2e.conftest import uvicorn_service
 

@@ -28,8 +28,8 @@ REPO = Path(__file__).resolve().parents[2]
 def own_broker(backends):
     if backends.stack is None:
         pytest.skip("needs the local process stack (kill -9 of the broker)")
-    from local_stack.config import StackSettings
-    from local_stack.stack import Stack
+    from harness.local_stack.config import StackSettings
+    from harness.local_stack.stack import Stack
 
     stack = Stack(StackSettings().shifted(12_000, run_dir=REPO / ".run-test" / "outage"))
     stack.clean()

@@ -1,10 +1,10 @@
-"""`make bench`'s verdict per step and its last line (replay/bench.py)."""
+"""`make bench`'s verdict per step and its last line (harness/replay/bench.py)."""
 
 from __future__ import annotations
 
 import re
 
-from replay.bench import event_start, judge, last_line, remember_end, resource_table, step_table
+from harness.replay.bench import event_start, judge, last_line, remember_end, resource_table, step_table
 
 
 def step_report(**changes) -> dict:

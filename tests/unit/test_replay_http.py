@@ -1,4 +1,4 @@
-"""The replay tool's HTTP/1.1 client (replay/http.py) against a tiny asyncio
+"""The replay tool's HTTP/1.1 client (harness/replay/http.py) against a tiny asyncio
 server in the test process whose every answer is scripted: framing
 (Content-Length, chunked, until close, 1xx), keep-alive reuse, the server
 closing, timeouts, cancellation, bad responses; and the runner's error
@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from replay.http import (ClientConnectorError, ClientOSError, ClientResponseError, Origin,
+from harness.replay.http import (ClientConnectorError, ClientOSError, ClientResponseError, Origin,
                          ServerDisconnectedError)
-from replay.runner import Phase, Runner, RunnerConfig
-from replay.workload import Workload
+from harness.replay.runner import Phase, Runner, RunnerConfig
+from harness.replay.workload import Workload
 
 
 class Request:

@@ -7,8 +7,8 @@ import random
 import pytest
 
 from common.cube import BUCKET_MS
-from replay.oracle import Oracle
-from replay.workload import Workload, format_tag_time
+from harness.replay.oracle import Oracle
+from harness.replay.workload import Workload, format_tag_time
 from tests.unit.replay_reference import BruteForce
 
 T0 = 1_647_950_400_000  # 2022-03-22T12:00:00Z

@@ -1,4 +1,4 @@
-"""The REES46 CSV -> user tag mapping (replay/rees46.py, docs/REPLAY.md)."""
+"""The REES46 CSV -> user tag mapping (harness/replay/rees46.py, docs/REPLAY.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from common.tag import UserTag
-from replay.rees46 import NO_BRAND, NO_CATEGORY, Rees46Error, Rees46Source, map_row, price_cents
+from harness.replay.rees46 import NO_BRAND, NO_CATEGORY, Rees46Error, Rees46Source, map_row, price_cents
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "rees46-2019-10-head.csv"
 

@@ -12,9 +12,9 @@ import orjson
 from aiohttp import web
 
 from common.time_range import parse_time_range
-from replay.runner import Runner, RunnerConfig
-from replay.stats import percentile, summary
-from replay.workload import Workload
+from harness.replay.runner import Runner, RunnerConfig
+from harness.replay.stats import percentile, summary
+from harness.replay.workload import Workload
 from tests.unit.replay_reference import BruteForce
 
 T0 = 1_647_950_400_000

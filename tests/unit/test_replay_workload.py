@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from common.tag import UserTag
-from replay.workload import Workload
+from harness.replay.workload import Workload
 
 
 def test_same_seed_same_stream_other_seed_other_stream():

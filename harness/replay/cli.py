@@ -23,8 +23,8 @@ from pathlib import Path
 import orjson
 
 from common.cube import BUCKET_MS
-from replay.runner import Runner, RunnerConfig
-from replay.workload import REFERENCE_START_MS, Workload
+from harness.replay.runner import Runner, RunnerConfig
+from harness.replay.workload import REFERENCE_START_MS, Workload
 
 
 def parse_start(text: str) -> int:
@@ -40,7 +40,7 @@ def parse_start(text: str) -> int:
 
 def build_source(args: argparse.Namespace):
     if args.source == "rees46":
-        from replay.rees46 import Rees46Source
+        from harness.replay.rees46 import Rees46Source
 
         if not args.file:
             raise SystemExit("--source rees46 needs --file PATH")

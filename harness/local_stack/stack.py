@@ -25,13 +25,13 @@ from dataclasses import dataclass
 
 from cassandra.cluster import Session
 
-from local_stack import artifacts, schema
-from local_stack.cassandra import CassandraNode
-from local_stack.config import StackSettings
-from local_stack.kafka import KafkaBroker
-from local_stack.process import Component
-from local_stack.proxy import HAProxy
-from local_stack.services import Service, flink_job, ingest_api, query_api
+from harness.local_stack import artifacts, schema
+from harness.local_stack.cassandra import CassandraNode
+from harness.local_stack.config import StackSettings
+from harness.local_stack.kafka import KafkaBroker
+from harness.local_stack.process import Component
+from harness.local_stack.proxy import HAProxy
+from harness.local_stack.services import Service, flink_job, ingest_api, query_api
 
 log = logging.getLogger(__name__)
 

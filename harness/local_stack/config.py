@@ -21,7 +21,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 _KEYSPACE_RE = re.compile(r"[a-z][a-z0-9_]{0,47}")
 _HEAP_RE = re.compile(r"[1-9][0-9]*[mMgG]")

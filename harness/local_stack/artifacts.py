@@ -1,7 +1,7 @@
 """Java runtimes (Kafka, Cassandra) resolved from Maven Central and cached.
 
 `resolve("kafka")` returns <cache>/artifacts/kafka/lib, a directory of jars
-copied by `mvn dependency:copy-dependencies` from local_stack/maven/kafka/pom.xml.
+copied by `mvn dependency:copy-dependencies` from harness/local_stack/maven/kafka/pom.xml.
 Maven runs with -C (fail on checksum mismatch) against its own local
 repository (<cache>/m2 unless ALLEZON_MAVEN_REPO says otherwise).
 
@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from local_stack.config import StackSettings
-from local_stack.process import StackError, tail_file
+from harness.local_stack.config import StackSettings
+from harness.local_stack.process import StackError, tail_file
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ POM_MARKER = "pom.sha256"
 
 
 def components() -> list[str]:
-    """Names of the components that have a pom (local_stack/maven/<name>/pom.xml)."""
+    """Names of the components that have a pom (harness/local_stack/maven/<name>/pom.xml)."""
     return sorted(p.parent.name for p in POM_DIR.glob("*/pom.xml"))
 
 

@@ -4,7 +4,7 @@ Sends a seeded stream straight to the ingest API (no proxy, no queries, no
 probes) with the replay tool at a fixed rate and samples the CPU time of the
 ingest API, Kafka and the load generator around it.
 
-    .venv/bin/python scripts/measure_ingest.py --rate 500 --tags 30000
+    .venv/bin/python -m harness.measure.ingest --rate 500 --tags 30000
 
 `--url U --pid P` measures another ingest process instead (e.g. an older
 checkout's, started by hand on another port against the same Kafka).
@@ -20,7 +20,7 @@ import time
 
 import psutil
 
-from local_stack.stack import Stack
+from harness.local_stack.stack import Stack
 
 
 def cpu_seconds(pid: int) -> float:
@@ -42,7 +42,7 @@ def main() -> None:
         pids["ingest-api"] = args.pid
     url = args.url or f"http://{s.host}:{s.ingest_port}"
     never = str(10**12)
-    argv = [sys.executable, "-m", "replay.cli", "--base-url", url, "--rate", str(args.rate), "--tags", str(args.tags),
+    argv = [sys.executable, "-m", "harness.replay.cli", "--base-url", url, "--rate", str(args.rate), "--tags", str(args.tags),
             "--namespace", f"ingest{int(time.time())}", "--profile-every", never, "--aggregate-every", never,
             "--no-probes", "--quiet", "--json"]
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}

@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from replay.workload import DEVICES, format_tag_time, record_to_bytes, record_to_tag
+from harness.replay.workload import DEVICES, format_tag_time, record_to_bytes, record_to_tag
 
 NO_BRAND = "(no brand)"
 NO_CATEGORY = "(no category)"
@@ -70,7 +70,7 @@ def price_cents(text: str) -> int:
 
 
 def map_row(row: dict, offset_ms: int = 0) -> tuple | None:
-    """One CSV row as a record tuple (replay.workload.RECORD_FIELDS), or None for
+    """One CSV row as a record tuple (harness.replay.workload.RECORD_FIELDS), or None for
     an event type that is not a view or a purchase."""
     action = ACTIONS.get(row["event_type"])
     if action is None:

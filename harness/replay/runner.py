@@ -7,7 +7,7 @@
 
 Tags are sent open loop: tag i is due at a time fixed by the clock (phase start
 + i / rate, or by event time / speed), whatever the platform answers; a bounded
-pool of workers sends them over keep-alive connections (replay/http.py), so when the
+pool of workers sends them over keep-alive connections (harness/replay/http.py), so when the
 platform is slow the tags wait in the client queue and the schedule lag shows it.
 
 The reference query mix rides on the tag schedule: one profile query per
@@ -41,10 +41,10 @@ import psutil
 
 from common.cube import BUCKET_MS
 from common.time_range import format_bucket, format_second
-from replay.http import ClientError, ClientOSError, Origin, ServerDisconnectedError
-from replay.oracle import PROFILE_CAP, Oracle
-from replay.stats import Samples
-from replay.workload import record_to_bytes
+from harness.replay.http import ClientError, ClientOSError, Origin, ServerDisconnectedError
+from harness.replay.oracle import PROFILE_CAP, Oracle
+from harness.replay.stats import Samples
+from harness.replay.workload import record_to_bytes
 
 ENDPOINTS = ("user_tags", "user_profiles", "aggregates")
 _INF = float("inf")

@@ -16,8 +16,8 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from local_stack.config import REPO_ROOT, StackSettings
-from local_stack.process import Component, ManagedProcess
+from harness.local_stack.config import REPO_ROOT, StackSettings
+from harness.local_stack.process import Component, ManagedProcess
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def flink_job(settings: StackSettings) -> Service | None:
     """
     if not settings.flink_job_enabled:
         return None
-    from local_stack import artifacts
+    from harness.local_stack import artifacts
 
     python = REPO_ROOT / ".venv-flink" / "bin" / "python"
     rest_url = f"http://{settings.host}:{settings.flink_rest_port}"

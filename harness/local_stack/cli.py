@@ -1,4 +1,4 @@
-"""`python -m local_stack up|down|status|logs|clean|topic-tail|schema` (what the Makefile runs)."""
+"""`python -m harness.local_stack up|down|status|logs|clean|topic-tail|schema` (what the Makefile runs)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import uuid
 from collections.abc import Sequence
 from typing import TextIO
 
-from local_stack.config import StackSettings
-from local_stack.process import NotReadyError, StackError, tail_file
+from harness.local_stack.config import StackSettings
+from harness.local_stack.process import NotReadyError, StackError, tail_file
 
 log = logging.getLogger("local_stack")
 
 
 def _stack(settings: StackSettings | None = None):  # type: ignore[no-untyped-def]
-    from local_stack.stack import Stack
+    from harness.local_stack.stack import Stack
 
     return Stack(settings or StackSettings())
 
@@ -115,7 +115,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 def cmd_topic_tail(args: argparse.Namespace) -> int:
     from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-    from local_stack.kafka import _quiet_logger
+    from harness.local_stack.kafka import _quiet_logger
 
     settings = StackSettings()
     topic = args.topic or settings.kafka_topic
@@ -183,7 +183,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     Reads CASSANDRA_CONTACT_POINTS, CASSANDRA_PORT, CASSANDRA_KEYSPACE and
     CASSANDRA_REPLICATION_FACTOR (default 1), the same names the services use.
     """
-    from local_stack import schema
+    from harness.local_stack import schema
 
     hosts = os.environ.get("CASSANDRA_CONTACT_POINTS", "127.0.0.1")
     port = int(os.environ.get("CASSANDRA_PORT", "9042"))
@@ -204,7 +204,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m local_stack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m harness.local_stack", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -4,7 +4,7 @@ Produces a seeded reference-shaped stream straight into the topic at a fixed
 rate (so the stream job is what is measured), then reads Cassandra's per-table
 write counters (nodetool tablestats) before and after.
 
-    .venv/bin/python scripts/measure_writes.py --tags 60000 --rate 1000
+    .venv/bin/python -m harness.measure.writes --tags 60000 --rate 1000
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from confluent_kafka import Producer
 
 from common.cube import bucket_of
 from common.tag import UserTag
-from local_stack.stack import Stack
-from replay.workload import Workload
+from harness.local_stack.stack import Stack
+from harness.replay.workload import Workload
 
 
 def main() -> None:

@@ -110,7 +110,7 @@ class Oracle:
                         p["brand_id"], p["category_id"], p["price"])
 
     def add_record(self, ref: int, record: Sequence) -> None:
-        """A record tuple of replay.workload (time_ms, cookie, country, device, action, origin,
+        """A record tuple of harness.replay.workload (time_ms, cookie, country, device, action, origin,
         product_id, brand_id, category_id, price) acknowledged under reference `ref`."""
         self.add_fields(ref, record[0], record[1], record[4], record[5], record[7], record[8], record[9])
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import RoundRobinPolicy
 
-from local_stack.config import REPO_ROOT
+from harness.local_stack.config import REPO_ROOT
 
 log = logging.getLogger(__name__)
 

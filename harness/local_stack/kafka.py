@@ -22,9 +22,9 @@ from pathlib import Path
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from local_stack import artifacts
-from local_stack.config import KafkaNodeSpec, StackSettings
-from local_stack.process import Component, ManagedProcess, StackError
+from harness.local_stack import artifacts
+from harness.local_stack.config import KafkaNodeSpec, StackSettings
+from harness.local_stack.process import Component, ManagedProcess, StackError
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class KafkaBroker(Component):
         rf, min_isr = s.replication_factor, s.min_insync_replicas
         voters = ",".join(f"{n.node_id}@{n.host}:{n.controller_port}" for n in s.kafka_nodes())
         host, port, cport = self.node.host, self.node.port, self.node.controller_port
-        return f"""# Written by local_stack/kafka.py; regenerated on every start.
+        return f"""# Written by harness/local_stack/kafka.py; regenerated on every start.
 process.roles=broker,controller
 node.id={self.node.node_id}
 controller.quorum.voters={voters}
@@ -140,7 +140,7 @@ default.replication.factor={rf}
 min.insync.replicas={min_isr}
 unclean.leader.election.enable=false
 
-# Retention by size only (see local_stack/kafka.py): event times are logical
+# Retention by size only (see harness/local_stack/kafka.py): event times are logical
 # and may be years old, Kafka's clock is not theirs.
 log.retention.ms=-1
 log.retention.bytes={s.kafka_retention_bytes}
@@ -172,7 +172,7 @@ log.cleaner.dedupe.buffer.size=16777216
 
     def log4j2_properties(self) -> str:
         logs = self.server_log
-        return f"""# Written by local_stack/kafka.py.
+        return f"""# Written by harness/local_stack/kafka.py.
 status = warn
 name = local-kafka
 appender.file.type = RollingFile

@@ -20,8 +20,8 @@ import socket
 import subprocess
 from pathlib import Path
 
-from local_stack.config import StackSettings
-from local_stack.process import Component, ManagedProcess, StackError
+from harness.local_stack.config import StackSettings
+from harness.local_stack.process import Component, ManagedProcess, StackError
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class HAProxy(Component):
         unavailable = _problem(503, "Service Unavailable", "the backend service is not available, retry later")
         bad_gateway = _problem(502, "Bad Gateway", "the backend service failed to answer")
         timeout = _problem(504, "Gateway Timeout", "the backend service did not answer in time")
-        return f"""# Written by local_stack/proxy.py; regenerated on every start.
+        return f"""# Written by harness/local_stack/proxy.py; regenerated on every start.
 global
     maxconn 4096
     nbthread 1

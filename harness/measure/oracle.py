@@ -1,13 +1,13 @@
 """Oracle memory and time per added tag, and the cookie skew, for 600,000 seeded tags.
 
-    .venv/bin/python scripts/measure_oracle.py
+    .venv/bin/python -m harness.measure.oracle
 """
 import time
 import tracemalloc
 from collections import Counter
 
-from replay.oracle import Oracle
-from replay.workload import Workload
+from harness.replay.oracle import Oracle
+from harness.replay.workload import Workload
 w = Workload(seed=1)
 n = 600_000
 records = [w.record(i) for i in range(n)]

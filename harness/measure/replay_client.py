@@ -1,6 +1,6 @@
 """CPU per tag of the replay tool's client process (allezon-replay), interleaved A/B.
 
-Runs `python -m replay.cli` once per (rate, variant, repeat), variants
+Runs `python -m harness.replay.cli` once per (rate, variant, repeat), variants
 interleaved (A, B, A, B, ...), each on fresh ground (`--start now`, its own
 namespace), and prints per run and as medians:
 
@@ -10,11 +10,11 @@ namespace), and prints per run and as medians:
                      from wait4()'s resource usage
   load               the 1-minute load average at the end of the run
 
-A variant is a directory holding a `replay/` (and `common/`) package to run
+A variant is a directory holding a `harness/replay/` (and `common/`) package to run
 instead of the work tree's, e.g. a `git archive` of an older commit:
 
     mkdir -p /tmp/replay-baseline && git archive HEAD replay common | tar -x -C /tmp/replay-baseline
-    .venv/bin/python scripts/measure_replay_client.py --base-url http://127.0.0.1:21080 \\
+    .venv/bin/python -m harness.measure.replay_client --base-url http://127.0.0.1:21080 \\
         --variant before=/tmp/replay-baseline --variant after=. --rates 1000,300 --tags 30000 --repeats 2
 
 Extra options after `--` go to allezon-replay (e.g. `-- --no-probes`).
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import orjson
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 class _Echo(asyncio.Protocol):
@@ -93,7 +93,7 @@ def run_once(directory: Path, python: str, base_url: str, rate: float, tags: int
              extra: list[str]) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         report_path = f.name
-    cmd = [python, "-m", "replay.cli", "--base-url", base_url, "--rate", str(rate), "--tags", str(tags),
+    cmd = [python, "-m", "harness.replay.cli", "--base-url", base_url, "--rate", str(rate), "--tags", str(tags),
            "--start", "now", "--namespace", namespace, "--quiet", "--report", report_path, *extra]
     env = dict(os.environ, PYTHONPATH=str(directory))
     started = time.monotonic()
@@ -123,7 +123,7 @@ def main() -> int:
     p.add_argument("--base-url", default="http://127.0.0.1:8080")
     p.add_argument("--echo-server", action="store_true", help="measure against an echo server (see above)")
     p.add_argument("--serve-echo", type=int, help=argparse.SUPPRESS)  # internal: be the echo server
-    p.add_argument("--variant", action="append", required=True, help="NAME=DIR (a dir holding replay/)")
+    p.add_argument("--variant", action="append", required=True, help="NAME=DIR (a dir holding harness/replay/)")
     p.add_argument("--rates", default="1000,300")
     p.add_argument("--tags", type=int, default=30_000)
     p.add_argument("--repeats", type=int, default=2)

@@ -14,10 +14,10 @@ import socket
 import subprocess
 from pathlib import Path
 
-from local_stack import artifacts
-from local_stack.config import CassandraNodeSpec, StackSettings
-from local_stack.process import Component, ManagedProcess, StackError
-from local_stack.schema import connect
+from harness.local_stack import artifacts
+from harness.local_stack.config import CassandraNodeSpec, StackSettings
+from harness.local_stack.process import Component, ManagedProcess, StackError
+from harness.local_stack.schema import connect
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class CassandraNode(Component):
         # Two seeds of three: a restarted node always finds a live seed when one
         # node is down, and node 3 really bootstraps (seeds do not).
         seeds = ",".join(f"{x.host}:{x.storage_port}" for x in s.cassandra_nodes()[:2])
-        return f"""# Written by local_stack/cassandra.py; regenerated on every start.
+        return f"""# Written by harness/local_stack/cassandra.py; regenerated on every start.
 cluster_name: allezon-local
 num_tokens: 16
 allocate_tokens_for_local_replication_factor: {s.replication_factor}
@@ -224,7 +224,7 @@ auto_snapshot: false
 
     def logback_xml(self) -> str:
         logfile = self.system_log
-        return f"""<!-- Written by local_stack/cassandra.py. -->
+        return f"""<!-- Written by harness/local_stack/cassandra.py. -->
 <configuration scan="false">
   <appender name="FILE" class="ch.qos.logback.core.rolling.RollingFileAppender">
     <file>{logfile}</file>

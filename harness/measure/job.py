@@ -16,7 +16,7 @@ total is exact:
 Uses the Kafka and Cassandra of the running local stack (`make up`, or the
 stack named by the ALLEZON_*/port variables):
 
-    .venv/bin/python scripts/bench_job.py --tags 120000 [--repo /tmp/before]
+    .venv/bin/python -m harness.measure.job --tags 120000 [--repo /tmp/before]
 """
 
 from __future__ import annotations
@@ -42,11 +42,11 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from common.cube import bucket_of
 from common.tag import UserTag
-from local_stack import artifacts, schema
-from local_stack.stack import Stack
-from replay.workload import Workload
+from harness.local_stack import artifacts, schema
+from harness.local_stack.stack import Stack
+from harness.replay.workload import Workload
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

@@ -32,8 +32,8 @@ import orjson
 import psutil
 
 from common.cube import BUCKET_MS
-from replay.runner import Runner, RunnerConfig
-from replay.workload import Workload, format_tag_time
+from harness.replay.runner import Runner, RunnerConfig
+from harness.replay.workload import Workload, format_tag_time
 
 DEFAULT_RATES = "500,1000,2000,4000,8000"
 DEFAULT_STEP_TAGS = 180_000
@@ -242,12 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from local_stack.stack import Stack
-    from replay.cli import run_async
+    from harness.local_stack.stack import Stack
+    from harness.replay.cli import run_async
 
     stack = Stack()
     if not args.no_up and not all(row.ready for row in stack.status()):
-        print("bench: starting the local stack (python -m local_stack up)", file=sys.stderr, flush=True)
+        print("bench: starting the local stack (python -m harness.local_stack up)", file=sys.stderr, flush=True)
         done = subprocess.run([sys.executable, "-m", "local_stack", "up"], check=False)
         if done.returncode:
             print("bench: the local stack did not start", file=sys.stderr)

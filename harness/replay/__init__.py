@@ -1,0 +1,1 @@
+"""The seeded workload, its oracle and the harness/replay/benchmark client."""

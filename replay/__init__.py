@@ -1,1 +1,0 @@
-"""The seeded workload, its oracle and the replay/benchmark client."""

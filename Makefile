@@ -47,7 +47,8 @@ clean: ## down + remove data and logs in .run (keeps the jar cache in .cache)
 topic-tail: ## print the messages in the Kafka topic (ARGS="--last 5 --topic x")
 	@$(STACK) topic-tail $(ARGS)
 
-test: bootstrap prereqs ## set up and run the whole suite (unit, stream job, integration, end-to-end)
+test: bootstrap prereqs ## set up and run the whole suite (lint and types, unit, stream job, integration, end-to-end)
+	@scripts/lint.sh
 	@# The stream job's own tests run in its own virtualenv (PyFlink pins).
 	@.venv-flink/bin/python -m pytest --noconftest -p no:cacheprovider tests/stream_job
 	@$(PYTHON) -m pytest --ignore=tests/stream_job $(ARGS)

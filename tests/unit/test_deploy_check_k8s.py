@@ -1,0 +1,242 @@
+"""harness.deploy_check on the Kubernetes side: the checks pass a small valid
+set of objects and name what one broken field breaks."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from harness.deploy_check import flink_deployment, k8s_refs, k8s_render
+from harness.deploy_check.dockerfiles import Versions
+
+NS = "shop"
+CONFIG = {
+    "KAFKA_BOOTSTRAP_SERVERS": f"events-kafka-bootstrap.{NS}.svc:9092",
+    "KAFKA_TOPIC": "user_tags",
+    "CASSANDRA_CONTACT_POINTS": f"store-dc1-service.{NS}.svc",
+    "CASSANDRA_PORT": "9042",
+    "CASSANDRA_KEYSPACE": "allezon",
+    "CASSANDRA_CONSISTENCY": "LOCAL_QUORUM",
+    "CASSANDRA_LOCAL_DC": "dc1",
+    "CASSANDRA_REPLICATION_FACTOR": "3",
+    "LOG_LEVEL": "INFO",
+}
+
+
+def meta(name: str, **labels: str) -> dict[str, Any]:
+    return {"name": name, "namespace": NS, **({"labels": labels} if labels else {})}
+
+
+def api_deployment() -> dict[str, Any]:
+    probe = {"httpGet": {"path": "/health/ready", "port": "http"}}
+    container = {
+        "name": "api", "image": "allezon/api:0.1.0", "envFrom": [{"configMapRef": {"name": "allezon-config"}}],
+        "ports": [{"name": "http", "containerPort": 8081}],
+        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}},
+        "readinessProbe": probe, "livenessProbe": {"httpGet": {"path": "/health/live", "port": 8081}},
+    }
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta("ingest-api"),
+            "spec": {"selector": {"matchLabels": {"app": "ingest"}},
+                     "template": {"metadata": {"labels": {"app": "ingest"}}, "spec": {"containers": [container]}}}}
+
+
+def flink() -> dict[str, Any]:
+    container = {"name": "flink-main-container",
+                 "env": [{"name": "FLINK_PARALLELISM", "value": "4"},
+                         {"name": "FLINK_CHECKPOINT_DIR", "value": "/flink-data/checkpoints"}],
+                 "volumeMounts": [{"name": "data", "mountPath": "/flink-data"}]}
+    return {
+        "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment", "metadata": meta("job"),
+        "spec": {
+            "image": "allezon/flink:0.1.0", "flinkVersion": "v1_20", "serviceAccount": "flink", "mode": "native",
+            "flinkConfiguration": {"taskmanager.numberOfTaskSlots": "2",
+                                   "state.checkpoints.dir": "file:///flink-data/checkpoints",
+                                   "high-availability.type": "kubernetes"},
+            "podTemplate": {"spec": {"containers": [container],
+                                     "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}},
+            "jobManager": {"resource": {"cpu": 1, "memory": "1200m"}},
+            "taskManager": {"replicas": 2, "resource": {"cpu": 2, "memory": "2g"}},
+            "job": {"jarURI": "local:///opt/flink/opt/flink-python-1.20.5.jar",
+                    "entryClass": "org.apache.flink.client.python.PythonDriver",
+                    "args": ["-pym", "jobs.main"], "parallelism": 4, "upgradeMode": "last-state"},
+        },
+    }
+
+
+def objects() -> list[dict[str, Any]]:
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("allezon-config"), "data": dict(CONFIG)},
+        api_deployment(),
+        {"apiVersion": "v1", "kind": "Service", "metadata": meta("ingest-api"),
+         "spec": {"selector": {"app": "ingest"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}},
+        {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta("front"),
+         "spec": {"rules": [{"http": {"paths": [
+             {"path": "/user_tags", "backend": {"service": {"name": "ingest-api", "port": {"name": "http"}}}},
+             {"path": "/", "backend": {"service": {"name": "ingest-api", "port": {"number": 80}}}}]}}]}},
+        {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta("ingest-api"),
+         "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "ingest-api"}}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta("flink")},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta("flink"),
+         "subjects": [{"kind": "ServiceAccount", "name": "flink"}]},
+        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta("data"),
+         "spec": {"accessModes": ["ReadWriteMany"]}},
+        flink(),
+    ]
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    return next(d for d in docs if d["kind"] == kind)
+
+
+def pod(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = by_kind(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    return result
+
+
+def fd(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = by_kind(docs, "FlinkDeployment")["spec"]
+    return result
+
+
+def test_the_fixture_passes(tmp_path: Path) -> None:
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "main.py").write_text("")
+    assert k8s_refs.check_builtin(objects()) == []
+    assert flink_deployment.check_flink_deployment(tmp_path, objects(), Versions("1.20.5")) == ([], 4)
+
+
+Break = Callable[[list[dict[str, Any]]], None]
+
+BUILTIN_BREAKS: list[tuple[str, Break, str]] = [
+    ("readiness path", lambda d: pod(d)["readinessProbe"]["httpGet"].update(path="/"),
+     "readinessProbe should be GET /health/ready"),
+    ("probe port", lambda d: pod(d)["livenessProbe"]["httpGet"].update(port=9999),
+     "livenessProbe port 9999 is not a container port"),
+    ("no requests", lambda d: pod(d).pop("resources"), "lacks cpu/memory requests"),
+    ("unpinned image", lambda d: pod(d).update(image="allezon/api"), "image allezon/api not pinned"),
+    ("unknown ConfigMap", lambda d: pod(d)["envFrom"][0]["configMapRef"].update(name="cfg"),
+     "envFrom ConfigMap cfg does not exist"),
+    ("missing key", lambda d: by_kind(d, "ConfigMap")["data"].pop("KAFKA_TOPIC"), "missing ['KAFKA_TOPIC']"),
+    ("bad consistency", lambda d: by_kind(d, "ConfigMap")["data"].update(CASSANDRA_CONSISTENCY="MOST"),
+     "CASSANDRA_CONSISTENCY MOST is not a level"),
+    ("foreign namespace", lambda d: by_kind(d, "Service")["metadata"].update(namespace="other"),
+     "namespace other is not created"),
+    ("selector", lambda d: by_kind(d, "Deployment")["spec"]["selector"]["matchLabels"].update(app="x"),
+     "selector does not match the pod labels"),
+    ("service selector", lambda d: by_kind(d, "Service")["spec"].update(selector={"app": "query"}),
+     "Service/ingest-api: selector matches no Deployment"),
+    ("target port", lambda d: by_kind(d, "Service")["spec"]["ports"][0].update(targetPort=8082),
+     "targetPort 8082 not a port of Deployment/ingest-api"),
+    ("ingress backend", lambda d: by_kind(d, "Ingress")["spec"]["rules"][0]["http"]["paths"][1]["backend"][
+        "service"].update(name="query-api"), "backend Service query-api does not exist"),
+    ("ingress port", lambda d: by_kind(d, "Ingress")["spec"]["rules"][0]["http"]["paths"][1]["backend"][
+        "service"].update(port={"number": 8080}), "Service ingest-api has no port"),
+    ("HPA fights replicas", lambda d: by_kind(d, "Deployment")["spec"].update(replicas=2),
+     "also sets spec.replicas"),
+]
+
+
+@pytest.mark.parametrize(("what", "mutate", "finding"), BUILTIN_BREAKS, ids=[b[0] for b in BUILTIN_BREAKS])
+def test_builtin_refs_catch(what: str, mutate: Break, finding: str) -> None:
+    docs = objects()
+    mutate(docs)
+    errors = k8s_refs.check_builtin(docs)
+    assert any(finding in e for e in errors), errors
+
+
+FLINK_BREAKS: list[tuple[str, Break, str]] = [
+    ("parallelism", lambda d: fd(d)["job"].update(parallelism=6), "job.parallelism 6 != taskManager.replicas 2"),
+    ("env parallelism", lambda d: fd(d)["podTemplate"]["spec"]["containers"][0]["env"][0].update(value="2"),
+     "FLINK_PARALLELISM 2 != job.parallelism 4"),
+    ("unknown field", lambda d: fd(d)["job"].update(parallelizm=4), "unknown fields in spec.job: ['parallelizm']"),
+    ("flink version", lambda d: fd(d).update(flinkVersion="v1_19"), "flinkVersion v1_19 but the image is Flink 1.20"),
+    ("jar", lambda d: fd(d)["job"].update(jarURI="local:///opt/flink/opt/flink-python-1.19.1.jar"),
+     "is not the image's flink-python-1.20.5.jar"),
+    ("module", lambda d: fd(d)["job"].update(args=["-pym", "jobs.gone"]), "-pym jobs.gone: no such module"),
+    ("checkpoints off the volume", lambda d: fd(d)["flinkConfiguration"].update(
+        {"state.checkpoints.dir": "file:///tmp/checkpoints"}), "state.checkpoints.dir file:///tmp/checkpoints is not"),
+    ("HA for last-state", lambda d: fd(d)["flinkConfiguration"].pop("high-availability.type"),
+     "last-state upgrades need high-availability.type"),
+    ("unquoted option", lambda d: fd(d)["flinkConfiguration"].update({"taskmanager.numberOfTaskSlots": 2}),
+     "flinkConfiguration taskmanager.numberOfTaskSlots must be a string"),
+    ("service account", lambda d: fd(d).update(serviceAccount="nobody"), "serviceAccount nobody does not exist"),
+    ("unbound account", lambda d: by_kind(d, "RoleBinding").update(subjects=[]), "is bound to no Role"),
+    ("volume mode", lambda d: by_kind(d, "PersistentVolumeClaim")["spec"].update(accessModes=["ReadWriteOnce"]),
+     "needs ReadWriteMany"),
+    ("missing PVC", lambda d: by_kind(d, "PersistentVolumeClaim")["metadata"].update(name="other"),
+     "PVC data does not exist"),
+]
+
+
+@pytest.mark.parametrize(("what", "mutate", "finding"), FLINK_BREAKS, ids=[b[0] for b in FLINK_BREAKS])
+def test_flink_deployment_checks_catch(tmp_path: Path, what: str, mutate: Break, finding: str) -> None:
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "main.py").write_text("")
+    docs = objects()
+    mutate(docs)
+    errors, _ = flink_deployment.check_flink_deployment(tmp_path, docs, Versions("1.20.5"))
+    assert any(finding in e for e in errors), errors
+
+
+TOPIC = {"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "KafkaTopic",
+         "metadata": {"name": "user-tags", "namespace": NS, "labels": {"strimzi.io/cluster": "events"}},
+         "spec": {"topicName": "user_tags", "partitions": 12, "replicas": 3, "config": {"min.insync.replicas": 2}}}
+CASSANDRA = {"apiVersion": "k8ssandra.io/v1alpha1", "kind": "K8ssandraCluster",
+             "metadata": {"name": "store", "namespace": NS},
+             "spec": {"cassandra": {"datacenters": [{"metadata": {"name": "dc1"}, "size": 3}]}}}
+
+
+@pytest.mark.parametrize(
+    ("doc", "change", "finding"),
+    [
+        (None, None, None),
+        (TOPIC, {"topicName": "tags"}, "topicName differs from KAFKA_TOPIC user_tags"),
+        (TOPIC, {"partitions": 2}, "fewer partitions than the job's parallelism 4"),
+        (TOPIC, {"config": {"min.insync.replicas": 3}}, "min.insync.replicas must be below replicas"),
+        (CASSANDRA, {"cassandra": {"datacenters": [{"metadata": {"name": "dc2"}, "size": 3}]}},
+         "CASSANDRA_LOCAL_DC dc1 not in ['dc2']"),
+        (CASSANDRA, {"cassandra": {"datacenters": [{"metadata": {"name": "dc1"}, "size": 1}]}},
+         "replication factor above the datacenter size 1"),
+    ],
+)
+def test_operator_examples_catch(tmp_path: Path, doc: Any, change: Any, finding: str | None) -> None:
+    docs = {"topic": copy.deepcopy(TOPIC), "cassandra": copy.deepcopy(CASSANDRA)}
+    if doc is not None:
+        docs["topic" if doc is TOPIC else "cassandra"]["spec"].update(change)
+    files = []
+    for name, obj in docs.items():
+        files.append(tmp_path / f"{name}.yaml")
+        files[-1].write_text(yaml.safe_dump(obj))
+    errors = flink_deployment.check_operator_examples(files, objects(), 4)
+    if finding is None:
+        assert errors == []
+    else:
+        assert any(finding in e for e in errors), errors
+
+
+def test_python_render_applies_the_namespace(tmp_path: Path) -> None:
+    k8s = tmp_path / "k8s"
+    k8s.mkdir()
+    (k8s / "kustomization.yaml").write_text(yaml.safe_dump({"namespace": "prod", "resources": ["all.yaml"]}))
+    (k8s / "all.yaml").write_text(yaml.safe_dump_all(
+        [{"kind": "Namespace", "metadata": {"name": NS}}, {"kind": "Service", "metadata": {"name": "s"}}]))
+    docs = k8s_render.render_python(tmp_path)
+    assert [d["metadata"] for d in docs] == [{"name": "prod"}, {"name": "s", "namespace": "prod"}]
+
+
+def test_kubectl_render_failure_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "k8s").mkdir()
+    (tmp_path / "k8s" / "kustomization.yaml").write_text("resources: [missing.yaml]\n")
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("no kubectl")
+    with pytest.raises(subprocess.CalledProcessError):
+        k8s_render.render(tmp_path, kubectl)

@@ -6,8 +6,8 @@ load tool's oracle import them from here.
 from __future__ import annotations
 
 # The newest tags kept per cookie and action, and the most a profile query
-# returns (its `limit` defaults to this). The stream job may keep more rows
-# for a while (PROFILE_TRIM_SLACK) but never answers beyond the cap.
+# returns (its `limit` defaults to this). The stream job trims in steps, so
+# it may store a few more rows for a while; a query never returns more.
 PROFILE_CAP = 200
 
 # A tag's price is a signed 32-bit integer.
@@ -23,3 +23,6 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 # An aggregate query spans at most a day of buckets.
 MAX_AGGREGATE_RANGE_MS = 24 * 3600 * 1000
+
+# The expected-answer body of a POST profile or aggregate query (a debugging aid).
+MAX_EXPECTED_BODY_BYTES = 1024 * 1024

@@ -26,7 +26,6 @@ _TITLES = {
     404: "Not Found",
     405: "Method Not Allowed",
     413: "Content Too Large",
-    415: "Unsupported Media Type",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     503: "Service Unavailable",
@@ -93,21 +92,6 @@ PROBLEM_SCHEMA = {
         },
     },
 }
-
-
-async def read_body_capped(request: Request, limit: int) -> bytes:
-    """The request body, or 413 as soon as it is known to exceed `limit` bytes
-    (from Content-Length, or while reading a chunked body)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Problem(413, f"The body is larger than {limit} bytes.")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Problem(413, f"The body is larger than {limit} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def problem_openapi(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -14,58 +14,13 @@ of one cookie land in one partition, in order.
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta, timezone
 from typing import Annotated, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
 
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-# Generous, but bounded: a cookie is a path segment of the profile URL and a
-# Cassandra partition key.
-MAX_COOKIE_CHARS = 1024
-MAX_FIELD_CHARS = 4096
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-# ASCII digits only: `\d` would also match e.g. fullwidth or Arabic-Indic
-# digits, which int() accepts, so such a time would be accepted and echoed.
-_TAG_TIME = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:[0-9]{2})"
-)
-
-
-class TagTimeError(ValueError):
-    """The `time` field is not an RFC 3339 UTC timestamp."""
-
-
-def parse_tag_time_ms(text: str) -> int:
-    """Epoch milliseconds of a tag time such as `2022-03-22T12:15:00.000Z`.
-
-    Accepts RFC 3339 with `Z` or a numeric offset and 0-9 fraction digits;
-    sub-millisecond digits are truncated (the contract is millisecond precision).
-    """
-    m = _TAG_TIME.fullmatch(text)
-    if m is None:
-        raise TagTimeError("expected an RFC 3339 UTC time like 2022-03-22T12:15:00.000Z")
-    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-    fraction, zone = m.group(7) or "", m.group(8)
-    try:
-        moment = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
-    except ValueError as exc:
-        raise TagTimeError(f"not a valid date and time: {exc}") from None
-    if zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        hours, minutes = int(zone[1:3]), int(zone[4:6])
-        if hours > 23 or minutes > 59:
-            raise TagTimeError("invalid UTC offset")
-        try:
-            moment -= sign * timedelta(hours=hours, minutes=minutes)
-        except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is in year 10000
-            raise TagTimeError("the time in UTC is outside years 1 to 9999") from None
-    millis = int((fraction + "000")[:3])
-    return (moment - _EPOCH) // timedelta(seconds=1) * 1000 + millis
-
+from common.limits import INT32_MAX, INT32_MIN, MAX_COOKIE_CHARS, MAX_FIELD_CHARS
+from common.timestamps import TAG_TIME_EXAMPLE, TAG_TIME_PATTERN, parse_tag_time_ms
 
 _Bounded = Annotated[StrictStr, Field(max_length=MAX_FIELD_CHARS)]
 
@@ -84,8 +39,7 @@ class UserTag(BaseModel):
 
     time: Annotated[
         StrictStr,
-        Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$",
-              examples=["2022-03-22T12:15:00.000Z"]),
+        Field(pattern=f"^{TAG_TIME_PATTERN}$", examples=[TAG_TIME_EXAMPLE]),
     ]
     cookie: Annotated[StrictStr, Field(min_length=1, max_length=MAX_COOKIE_CHARS)]
     country: _Bounded

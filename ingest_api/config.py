@@ -1,5 +1,6 @@
 from pydantic import Field, SecretStr, field_validator
 
+from common.limits import DEFAULT_MAX_BODY_BYTES
 from common.settings import HttpSettings, KafkaSettings, LoggingSettings, check_token_strength
 
 
@@ -7,7 +8,7 @@ class IngestSettings(KafkaSettings, LoggingSettings, HttpSettings):
     """Environment of the ingest API (defaults work for `make up`)."""
 
     # Bodies above this get 413 (SPEC: 64 KiB unless configured).
-    ingest_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    ingest_max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     # How long the broker may take to acknowledge a tag (acks=all) before the
     # request is answered 503. The whole request must stay under 200 ms.
     ingest_ack_timeout_ms: int = Field(default=170, ge=10, le=10_000)

@@ -20,6 +20,7 @@ from starlette.datastructures import URL
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.auth import BearerAuth
+from common.body import ClientGone, read_body_capped
 from common.http_limits import HeaderLimits
 from common.problems import Problem, problem_response
 from ingest_api.config import IngestSettings
@@ -34,43 +35,6 @@ _EMPTY_BODY = {"type": "http.response.body", "body": b"", "more_body": False}
 
 def is_fast_path(scope: Scope) -> bool:
     return scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST"
-
-
-class _ClientGone(Exception):
-    """The client disconnected before its body was read: nobody to answer."""
-
-
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The body, or Problem 413 as soon as it is known to exceed `limit` bytes
-    (from Content-Length, or while reading a chunked body): read_body_capped
-    without a Request object."""
-    for name, value in scope["headers"]:
-        if name == b"content-length":  # the first one, as Headers.get
-            if value.isdigit() and int(value) > limit:
-                raise Problem(413, f"The body is larger than {limit} bytes.")
-            break
-    message = await receive()
-    if message["type"] != "http.request":
-        raise _ClientGone
-    body = message.get("body", b"")
-    if not message.get("more_body", False):  # the usual case: one message
-        if len(body) > limit:
-            raise Problem(413, f"The body is larger than {limit} bytes.")
-        return body
-    chunks, size = [body], len(body)
-    while True:
-        if size > limit:
-            raise Problem(413, f"The body is larger than {limit} bytes.")
-        message = await receive()
-        if message["type"] != "http.request":
-            raise _ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            if size > limit:
-                raise Problem(413, f"The body is larger than {limit} bytes.")
-            return b"".join(chunks)
 
 
 class UserTagsFastPath:
@@ -88,12 +52,12 @@ class UserTagsFastPath:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            body = await read_body(scope, receive, self._limit)
+            body = await read_body_capped(scope, receive, self._limit)
             await accept_tag(body, self._settings, self._app.state.writer)
         except Problem as exc:
             response = problem_response(exc.status, exc.detail, errors=exc.errors, headers=exc.headers,
                                         type_=exc.type, instance=URL(scope=scope).path)
-        except _ClientGone:
+        except ClientGone:
             return
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])

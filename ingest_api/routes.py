@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from common.problems import Problem, problem_openapi, problem_response, read_body_capped
+from common.body import read_body_capped
+from common.problems import Problem, problem_openapi, problem_response
 from common.tag import TagRejected, parse_user_tag, user_tag_json_schema
 from ingest_api.config import IngestSettings
 from ingest_api.deps import SettingsDep, WriterDep
@@ -34,7 +35,7 @@ _TAG_BODY = {
 async def add_user_tag(request: Request, settings: SettingsDep, writer: WriterDep) -> Response:
     # Served by ingest_api/fast_path.py ahead of FastAPI (same guards, same
     # answers); this route describes the operation and is the fallback.
-    body = await read_body_capped(request, settings.ingest_max_body_bytes)
+    body = await read_body_capped(request.scope, request.receive, settings.ingest_max_body_bytes)
     await accept_tag(body, settings, writer)
     return Response(status_code=204)
 

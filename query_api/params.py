@@ -21,7 +21,7 @@ from starlette.convertors import Convertor
 from starlette.requests import Request
 
 from common.problems import Problem
-from common.tag import MAX_COOKIE_CHARS, MAX_FIELD_CHARS
+from common.limits import MAX_COOKIE_CHARS, MAX_FIELD_CHARS, PROFILE_CAP
 
 _REPLACEMENT = "\ufffd"
 
@@ -61,7 +61,7 @@ def check_filter(request: Request, name: str, value: str | None) -> None:
 def check_limit_digits(text: str | None) -> None:
     """`limit` as sent: decimal ASCII digits only (its range FastAPI checks)."""
     if text is not None and not (text.isascii() and text.isdigit()):
-        raise _bad("limit", "expected an integer from 0 to 200 written in decimal digits")
+        raise _bad("limit", f"expected an integer from 0 to {PROFILE_CAP} written in decimal digits")
 
 
 class CookieConvertor(Convertor[str]):

@@ -13,9 +13,11 @@ from starlette.convertors import register_url_convertor
 from starlette.responses import Response
 
 from common.cube import BUCKET_MS, mask_of
-from common.problems import Problem, problem_openapi, problem_response, read_body_capped
+from common.limits import MAX_AGGREGATE_RANGE_MS, MAX_EXPECTED_BODY_BYTES, PROFILE_CAP
+from common.body import read_body_capped
+from common.problems import Problem, problem_openapi, problem_response
 from common.tag import user_tag_json_schema
-from common.time_range import TimeRangeError, format_bucket, parse_time_range
+from common.timestamps import TimeRangeError, format_bucket, parse_time_range
 from query_api.debug import compare_with_expected
 from query_api.deps import ReaderDep
 from query_api.params import CookieConvertor, check_cookie, check_filter, check_limit_digits
@@ -23,9 +25,6 @@ from query_api.params import CookieConvertor, check_cookie, check_filter, check_
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-MAX_PROFILE_LIMIT = 200
-MAX_AGGREGATE_RANGE_MS = 24 * 3600 * 1000
-_DEBUG_BODY_LIMIT = 1024 * 1024
 _JSON = "application/json"
 
 _RANGE_DOC = "`<from>_<to>`, UTC without suffix, millisecond or second precision; start inclusive, end exclusive."
@@ -52,7 +51,7 @@ def _time_range(request: Request):
 
 
 async def _debug_body(request: Request) -> bytes:
-    return await read_body_capped(request, _DEBUG_BODY_LIMIT) if request.method == "POST" else b""
+    return await read_body_capped(request.scope, request.receive, MAX_EXPECTED_BODY_BYTES) if request.method == "POST" else b""
 
 
 async def user_profile(
@@ -60,7 +59,7 @@ async def user_profile(
     request: Request,
     reader: ReaderDep,
     time_range: Annotated[str, Query(description=_RANGE_DOC)],
-    limit: Annotated[int, Query(ge=0, le=MAX_PROFILE_LIMIT)] = MAX_PROFILE_LIMIT,
+    limit: Annotated[int, Query(ge=0, le=PROFILE_CAP)] = PROFILE_CAP,
 ) -> Response:
     check_cookie(request, cookie)
     tr = _time_range(request)
@@ -135,8 +134,8 @@ _PROFILE_SCHEMA = {
     "required": ["cookie", "views", "buys"],
     "properties": {
         "cookie": {"type": "string"},
-        "views": {"type": "array", "maxItems": MAX_PROFILE_LIMIT, "items": user_tag_json_schema()},
-        "buys": {"type": "array", "maxItems": MAX_PROFILE_LIMIT, "items": user_tag_json_schema()},
+        "views": {"type": "array", "maxItems": PROFILE_CAP, "items": user_tag_json_schema()},
+        "buys": {"type": "array", "maxItems": PROFILE_CAP, "items": user_tag_json_schema()},
     },
 }
 _AGGREGATES_SCHEMA = {

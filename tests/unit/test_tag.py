@@ -3,7 +3,8 @@
 import orjson
 import pytest
 
-from common.tag import TagRejected, TagTimeError, parse_tag_time_ms, parse_user_tag
+from common.tag import TagRejected, parse_user_tag
+from common.timestamps import TagTimeError, parse_tag_time_ms
 
 
 def tag(**overrides):

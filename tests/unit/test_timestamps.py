@@ -2,7 +2,7 @@
 
 import pytest
 
-from common.time_range import TimeRangeError, format_bucket, parse_time_range
+from common.timestamps import TimeRangeError, format_bucket, parse_time_range
 
 T0 = 1647951300000  # 2022-03-22T12:15:00Z
 

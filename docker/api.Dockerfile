@@ -1,9 +1,9 @@
 # syntax=docker/dockerfile:1.7
 #
 # One image for both HTTP services and the one-shot schema step:
-#   docker run IMAGE ingest    -> uvicorn ingest_api.app:create_app on :8081
-#   docker run IMAGE query     -> uvicorn query_api.app:create_app  on :8082
-#   docker run IMAGE schema    -> python -m harness.local_stack schema (applies cql/*.cql)
+#   docker run IMAGE ingest    -> python -m ingest_api on :8081
+#   docker run IMAGE query     -> python -m query_api  on :8082
+#   docker run IMAGE schema    -> python -m cql (applies cql/*.cql)
 # Build from the repository root:
 #   docker build -f docker/api.Dockerfile -t allezon/api:dev .
 #
@@ -25,27 +25,26 @@ COPY pyproject.toml ./
 COPY common/ common/
 COPY ingest_api/ ingest_api/
 COPY query_api/ query_api/
-COPY harness/local_stack/ harness/local_stack/
+COPY cql/ cql/
 RUN pip install --no-deps . \
- && python -c "import ingest_api.app, query_api.app, local_stack"
+ && python -c "import ingest_api.app, query_api.app, cql.apply"
 
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    LOG_LEVEL=INFO
+    LOG_LEVEL=INFO \
+    HTTP_HOST=0.0.0.0
 RUN groupadd --system --gid 10001 allezon \
  && useradd --system --uid 10001 --gid allezon --home-dir /app --shell /usr/sbin/nologin allezon
 COPY --from=build /opt/venv /opt/venv
 # The sources stay in /app as well (the working directory is first on
-# sys.path for uvicorn and `python -m`), so anything that looks for files
-# next to the code -- cql/*.cql for the schema step -- finds them.
+# sys.path for `python -m`), so cql/*.cql sits beside cql/apply.py.
 WORKDIR /app
 COPY --from=build /src/common/ common/
 COPY --from=build /src/ingest_api/ ingest_api/
 COPY --from=build /src/query_api/ query_api/
-COPY --from=build /src/local_stack/ harness/local_stack/
-COPY cql/ cql/
+COPY --from=build /src/cql/ cql/
 COPY --chmod=0755 docker/api-entrypoint.sh /usr/local/bin/api-entrypoint
 USER 10001:10001
 EXPOSE 8081 8082

@@ -7,6 +7,8 @@ from common.settings import HttpSettings, KafkaSettings, LoggingSettings, check_
 class IngestSettings(KafkaSettings, LoggingSettings, HttpSettings):
     """Environment of the ingest API (defaults work for `make up`)."""
 
+    http_port: int = Field(default=8081, ge=1, le=65535)
+
     # Bodies above this get 413 (SPEC: 64 KiB unless configured).
     ingest_max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     # How long the broker may take to acknowledge a tag (acks=all) before the

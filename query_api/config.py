@@ -6,6 +6,8 @@ from common.settings import CassandraSettings, HttpSettings, LoggingSettings, ch
 class QuerySettings(CassandraSettings, LoggingSettings, HttpSettings):
     """Environment of the query API (defaults work for `make up`)."""
 
+    http_port: int = Field(default=8082, ge=1, le=65535)
+
     # Per-statement deadline; SPEC asks 200 ms for a profile answer.
     query_request_timeout_s: float = Field(default=2.0, gt=0)
     # A read whose coordinator has not answered after this many ms is also sent

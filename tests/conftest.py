@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from harness.local_stack import schema
+from cql import apply as schema
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_PARTITIONS = 4

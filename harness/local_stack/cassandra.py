@@ -17,7 +17,7 @@ from pathlib import Path
 from harness.local_stack import artifacts
 from harness.local_stack.config import CassandraNodeSpec, StackSettings
 from harness.local_stack.process import Component, ManagedProcess, StackError
-from harness.local_stack.schema import connect
+from cql.apply import connect
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""`python -m harness.local_stack up|down|status|logs|clean|topic-tail|schema` (what the Makefile runs)."""
+"""`python -m harness.local_stack up|down|status|logs|clean|topic-tail` (what the Makefile runs)."""
 
 from __future__ import annotations
 
@@ -177,32 +177,6 @@ def cmd_topic_tail(args: argparse.Namespace) -> int:
         consumer.close()
 
 
-def cmd_schema(args: argparse.Namespace) -> int:
-    """Apply cql/ to an existing cluster (the compose and Kubernetes schema step).
-
-    Reads CASSANDRA_CONTACT_POINTS, CASSANDRA_PORT, CASSANDRA_KEYSPACE and
-    CASSANDRA_REPLICATION_FACTOR (default 1), the same names the services use.
-    """
-    from harness.local_stack import schema
-
-    hosts = os.environ.get("CASSANDRA_CONTACT_POINTS", "127.0.0.1")
-    port = int(os.environ.get("CASSANDRA_PORT", "9042"))
-    keyspace = os.environ.get("CASSANDRA_KEYSPACE", "allezon")
-    factor = int(os.environ.get("CASSANDRA_REPLICATION_FACTOR", "1"))
-    deadline = time.monotonic() + args.wait
-    while True:
-        try:
-            applied = schema.apply_schema(hosts, keyspace, factor, port=port)
-            print(f"schema applied to {keyspace} (rf {factor}): {applied} statements")
-            return 0
-        except Exception as exc:  # noqa: BLE001 - retried until the deadline, then reported
-            if time.monotonic() > deadline:
-                print(f"ERROR: could not apply the schema to {hosts}:{port}: {exc}", file=sys.stderr)
-                return 1
-            log.info("cassandra not ready yet (%s); retrying", exc)
-            time.sleep(2)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness.local_stack", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -220,9 +194,6 @@ def build_parser() -> argparse.ArgumentParser:
     restart.add_argument("components", nargs="+")
     restart.set_defaults(func=cmd_restart)
 
-    schema_cmd = sub.add_parser("schema", help="apply cql/ to the cluster named by CASSANDRA_* variables")
-    schema_cmd.add_argument("--wait", type=float, default=120.0, help="seconds to retry while Cassandra starts")
-    schema_cmd.set_defaults(func=cmd_schema)
 
     sub.add_parser("status", help="table of components, pids, readiness, memory").set_defaults(func=cmd_status)
     sub.add_parser("clean", help="down + remove data and logs (keeps the jar cache)").set_defaults(func=cmd_clean)

@@ -19,13 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from common.settings import (
+    CassandraKeyspaceSettings,
+    KafkaTopicSettings,
+    LoggingSettings,
+    check_consistency,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-_KEYSPACE_RE = re.compile(r"[a-z][a-z0-9_]{0,47}")
 _HEAP_RE = re.compile(r"[1-9][0-9]*[mMgG]")
-_CONSISTENCY_LEVELS = ("ONE", "LOCAL_ONE", "TWO", "QUORUM", "LOCAL_QUORUM", "EACH_QUORUM", "ALL")
 
 # Port fields moved together by StackSettings.shifted().
 _PORT_FIELDS = (
@@ -66,7 +71,10 @@ class CassandraNodeSpec:
     jmx_port: int
 
 
-class StackSettings(BaseSettings):
+class StackSettings(KafkaTopicSettings, CassandraKeyspaceSettings, LoggingSettings):
+    """The shared variables (KAFKA_TOPIC, CASSANDRA_PORT, CASSANDRA_KEYSPACE,
+    LOG_LEVEL) come from the services' own mixins (common/settings.py)."""
+
     model_config = SettingsConfigDict(
         env_file=None,
         extra="ignore",
@@ -101,7 +109,6 @@ class StackSettings(BaseSettings):
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_heap: str = "512m"
-    kafka_topic: str = "user_tags"
     kafka_topic_partitions: int = Field(default=4, ge=1, le=1024)
     # Size-based retention per partition of the topics the stack creates; time
     # based retention is off (see kafka.py for why).
@@ -110,13 +117,11 @@ class StackSettings(BaseSettings):
     kafka_auto_create_topics: bool = False
 
     # --- Cassandra ---------------------------------------------------------------
-    cassandra_port: int = 9042
     cassandra_storage_port: int = 7000
     cassandra_jmx_port: int = 7199
     # Unset: 768m for a single node, 512m per node in the replicated mode (three
     # nodes, each mlockall()s its heap, on a shared 24 GiB machine).
     cassandra_heap: str | None = None
-    cassandra_keyspace: str = "allezon"
     # Consistency level the services read and write at (CASSANDRA_CONSISTENCY,
     # the services' own variable). Unset: the services' default (LOCAL_ONE) on
     # a single node, QUORUM in the replicated mode, so that a read sees every
@@ -127,9 +132,6 @@ class StackSettings(BaseSettings):
     ingest_port: int = 8081
     query_port: int = 8082
     front_port: int = 8080
-    ingest_app: str = "ingest_api.app:create_app"
-    query_app: str = "query_api.app:create_app"
-    log_level: str = "INFO"
 
     # --- stream job ----------------------------------------------------------------
     # Set to false to run the platform without the stream job (e.g. to submit
@@ -153,14 +155,7 @@ class StackSettings(BaseSettings):
             raise ValueError(f"cluster_size must be 1 or 3 (replicated mode), got {value}")
         return value
 
-    @field_validator("cassandra_consistency")
-    @classmethod
-    def _consistency(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if value.upper() not in _CONSISTENCY_LEVELS:
-            raise ValueError(f"CASSANDRA_CONSISTENCY must be one of {', '.join(_CONSISTENCY_LEVELS)}, got {value!r}")
-        return value.upper()
+    _consistency = field_validator("cassandra_consistency")(check_consistency)
 
     @field_validator("kafka_heap", "cassandra_heap")
     @classmethod
@@ -169,13 +164,6 @@ class StackSettings(BaseSettings):
             return None
         if not _HEAP_RE.fullmatch(value):
             raise ValueError(f"heap size must look like 512m or 1g, got {value!r}")
-        return value
-
-    @field_validator("cassandra_keyspace")
-    @classmethod
-    def _keyspace(cls, value: str) -> str:
-        if not _KEYSPACE_RE.fullmatch(value):
-            raise ValueError(f"keyspace must match [a-z][a-z0-9_]{{0,47}}, got {value!r}")
         return value
 
     @field_validator("run_dir", "cache_dir", "maven_repo")

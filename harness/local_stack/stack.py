@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 from cassandra.cluster import Session
 
-from harness.local_stack import artifacts, schema
+from cql import apply as schema
+from harness.local_stack import artifacts
 from harness.local_stack.cassandra import CassandraNode
 from harness.local_stack.config import StackSettings
 from harness.local_stack.kafka import KafkaBroker
@@ -147,6 +148,7 @@ class Stack:
         apps = [c for c in self.apps if c in selected]
         if self.flink_job is not None and self.flink_job in apps:
             artifacts.resolve("flink-connectors", self.settings)
+            artifacts.build_sinks(self.settings)
         for component in apps:
             component.start()
         for component in apps:

@@ -20,9 +20,9 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from common.cube import ALL_MASKS, BUCKET_MS, bucket_of, cell_key
-from harness.local_stack import schema
+from cql import apply as schema
 from tests.conftest import TEST_PARTITIONS, wait_for_leaders
-from tests.e2e.conftest import uvicorn_service
+from tests.e2e.conftest import api_service
 
 # Any real-looking tag; the tests vary it.
 VALID_TAG = {
@@ -106,7 +106,7 @@ def ingest_env(kafka_bootstrap: str, topic: str, **extra: str) -> dict[str, str]
 @pytest.fixture(scope="module")
 def ingest_url(api_topic: Topic, tmp_path_factory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("ingest") / "ingest-api.log"
-    with uvicorn_service("ingest_api.app:create_app", ingest_env(api_topic.bootstrap, api_topic.name), log) as url:
+    with api_service("ingest_api", ingest_env(api_topic.bootstrap, api_topic.name), log) as url:
         yield url
 
 
@@ -175,13 +175,13 @@ def query_env(keyspace: Keyspace, **extra: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def query_url(api_keyspace: Keyspace, tmp_path_factory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("query") / "query-api.log"
-    with uvicorn_service("query_api.app:create_app", query_env(api_keyspace), log) as url:
+    with api_service("query_api", query_env(api_keyspace), log) as url:
         yield url
 
 
 def range_of(start: str, minutes: int) -> str:
     """`<start>_<start + minutes>` at second precision (start like 2022-03-22T12:15:00)."""
-    from common.time_range import format_bucket, parse_time_range
+    from common.timestamps import format_bucket, parse_time_range
 
     start_ms = parse_time_range(f"{start}_{start}.001").start_ms
     return f"{start}_{format_bucket(start_ms + minutes * BUCKET_MS)}"

@@ -11,7 +11,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.e2e.conftest import uvicorn_service
+from tests.e2e.conftest import api_service
 from tests.integration.api_env import (  # noqa: F401 (fixtures)
     VALID_TAG, Keyspace, Topic, api_keyspace, api_topic, assert_problem, ingest_env, query_env,
 )
@@ -26,14 +26,14 @@ TR = "2022-03-22T12:00:00_2022-03-22T12:10:00"
 @pytest.fixture(scope="module")
 def ingest_with_auth(api_topic: Topic, tmp_path_factory) -> Iterator[str]:
     env = ingest_env(api_topic.bootstrap, api_topic.name, INGEST_AUTH_TOKEN=TOKEN)
-    with uvicorn_service("ingest_api.app:create_app", env, tmp_path_factory.mktemp("i") / "ingest.log") as url:
+    with api_service("ingest_api", env, tmp_path_factory.mktemp("i") / "ingest.log") as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def query_with_auth(api_keyspace: Keyspace, tmp_path_factory) -> Iterator[str]:
     env = query_env(api_keyspace, QUERY_AUTH_TOKEN=TOKEN)
-    with uvicorn_service("query_api.app:create_app", env, tmp_path_factory.mktemp("q") / "query.log") as url:
+    with api_service("query_api", env, tmp_path_factory.mktemp("q") / "query.log") as url:
         yield url
 
 

@@ -1,4 +1,4 @@
-"""Applies cql/*.cql to a Cassandra cluster.
+"""Applies cql/*.cql (the files beside this module) to a Cassandra cluster.
 
 Files run in sorted filename order. A statement ends with a line whose last
 non-blank character is `;`; lines that start with `--` (after indentation) are
@@ -20,12 +20,11 @@ from pathlib import Path
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import RoundRobinPolicy
 
-from harness.local_stack.config import REPO_ROOT
+from common.settings import KEYSPACE_RE
 
 log = logging.getLogger(__name__)
 
-CQL_DIR = REPO_ROOT / "cql"
-KEYSPACE_RE = re.compile(r"[a-z][a-z0-9_]{0,47}")
+CQL_DIR = Path(__file__).resolve().parent
 
 
 def validate_keyspace(keyspace: str) -> str:

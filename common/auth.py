@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from typing import Any
 
 from fastapi import FastAPI
 from pydantic import SecretStr
@@ -69,7 +70,7 @@ def install_bearer_auth(app: FastAPI, token: SecretStr | None) -> bool:
     return True
 
 
-def _declare_bearer_scheme(schema: dict) -> None:
+def _declare_bearer_scheme(schema: dict[str, Any]) -> None:
     schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
         "type": "http", "scheme": "bearer"}
     for path, operations in schema.get("paths", {}).items():

@@ -106,18 +106,22 @@ def problem_openapi(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    async def on_problem(request: Request, exc: Problem) -> Response:
+    # Starlette types a handler by the base Exception; each is registered for one class.
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)
         return problem_response(
             exc.status, exc.detail, errors=exc.errors, headers=exc.headers, type_=exc.type,
             instance=request.url.path,
         )
 
-    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
         return problem_response(
             exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None), instance=request.url.path
         )
 
-    async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
         errors = [
             {"field": ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body")) or "request",
              "message": str(err.get("msg", "invalid"))}
@@ -146,6 +150,7 @@ def amend_openapi(app: FastAPI, amend: Callable[[dict[str, Any]], None]) -> None
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             amend(generate())  # generate() caches the document on app.openapi_schema
+        assert app.openapi_schema is not None
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -14,7 +14,7 @@ of one cookie land in one partition, in order.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
@@ -129,7 +129,7 @@ def parse_user_tag(body: bytes) -> UserTag:
         raise TagRejected(f"Invalid user tag field(s): {fields}.", errors) from None
 
 
-def _field_depth(loc: tuple) -> int:
+def _field_depth(loc: tuple[int | str, ...]) -> int:
     # Union members add a type tag to the location (e.g. product_id.int);
     # the client only needs the field path.
     for i, part in enumerate(loc):
@@ -138,12 +138,12 @@ def _field_depth(loc: tuple) -> int:
     return len(loc)
 
 
-def user_tag_json_schema() -> dict:
+def user_tag_json_schema() -> dict[str, Any]:
     """JSON Schema of a user tag with nested models inlined (for OpenAPI)."""
     schema = UserTag.model_json_schema()
     defs = schema.pop("$defs", {})
 
-    def inline(node):
+    def inline(node: Any) -> Any:
         if isinstance(node, dict):
             ref = node.get("$ref")
             if isinstance(ref, str) and ref.startswith("#/$defs/"):
@@ -153,4 +153,5 @@ def user_tag_json_schema() -> dict:
             return [inline(v) for v in node]
         return node
 
-    return inline(schema)
+    inlined: dict[str, Any] = inline(schema)
+    return inlined

@@ -13,11 +13,13 @@ from ingest_api.kafka_writer import KafkaWriter
 
 
 async def get_settings(request: Request) -> IngestSettings:
-    return request.app.state.settings
+    settings: IngestSettings = request.app.state.settings
+    return settings
 
 
 async def get_writer(request: Request) -> KafkaWriter:
-    return request.app.state.writer
+    writer: KafkaWriter = request.app.state.writer
+    return writer
 
 
 SettingsDep = Annotated[IngestSettings, Depends(get_settings)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 
+from fastapi import FastAPI
 from pydantic import SecretStr
 from starlette.datastructures import URL
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -24,6 +25,7 @@ from common.body import ClientGone, read_body_capped
 from common.http_limits import HeaderLimits
 from common.problems import Problem, problem_response
 from ingest_api.config import IngestSettings
+from ingest_api.kafka_writer import KafkaWriter
 from ingest_api.routes import accept_tag
 
 log = logging.getLogger(__name__)
@@ -34,11 +36,11 @@ _EMPTY_BODY = {"type": "http.response.body", "body": b"", "more_body": False}
 
 
 def is_fast_path(scope: Scope) -> bool:
-    return scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST"
+    return bool(scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST")
 
 
 class UserTagsFastPath:
-    def __init__(self, app: ASGIApp, settings: IngestSettings, token: SecretStr | None) -> None:
+    def __init__(self, app: FastAPI, settings: IngestSettings, token: SecretStr | None) -> None:
         self._app = app  # the FastAPI app: its state holds the writer
         self._settings = settings
         self._limit = settings.ingest_max_body_bytes
@@ -50,10 +52,14 @@ class UserTagsFastPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._guarded(scope, receive, send)
 
+    def _writer(self) -> KafkaWriter:
+        writer: KafkaWriter = self._app.state.writer  # made by the app's lifespan
+        return writer
+
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             body = await read_body_capped(scope, receive, self._limit)
-            await accept_tag(body, self._settings, self._app.state.writer)
+            await accept_tag(body, self._settings, self._writer())
         except Problem as exc:
             response = problem_response(exc.status, exc.detail, errors=exc.errors, headers=exc.headers,
                                         type_=exc.type, instance=URL(scope=scope).path)

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 
 import orjson
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from ingest_api.config import IngestSettings
 
@@ -178,8 +178,8 @@ class KafkaWriter:
             log.warning("no acknowledgement in time topic=%s cookie=%r", self._topic, cookie)
             raise LogUnavailable("acknowledgement deadline passed")
 
-    def _reporter(self, outcome: asyncio.Future, cookie: str) -> Callable[[KafkaError | None, object], None]:
-        def on_delivery(err: KafkaError | None, msg) -> None:  # inside poll() or flush()
+    def _reporter(self, outcome: asyncio.Future[bool], cookie: str) -> Callable[[KafkaError | None, Message], None]:
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:  # inside poll() or flush()
             self._in_flight -= 1
             if threading.get_ident() == self._loop_thread:
                 _settle(outcome, err, msg, cookie, self._topic)
@@ -215,12 +215,12 @@ class KafkaWriter:
         return ready
 
 
-def _expire(outcome: asyncio.Future) -> None:
+def _expire(outcome: asyncio.Future[bool]) -> None:
     if not outcome.done():
         outcome.set_result(False)
 
 
-def _settle(outcome: asyncio.Future, err: KafkaError | None, msg, cookie: str, topic: str) -> None:
+def _settle(outcome: asyncio.Future[bool], err: KafkaError | None, msg: Message, cookie: str, topic: str) -> None:
     """On the tag's event loop: resolve its future with its delivery report."""
     if outcome.done():  # the request already gave up and answered 503
         if err is None:

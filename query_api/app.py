@@ -16,7 +16,6 @@ from query_api.config import QuerySettings
 from query_api.routes import router
 from query_api.store import CASSANDRA_UNAVAILABLE
 
-
 log = logging.getLogger(__name__)
 
 

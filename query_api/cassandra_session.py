@@ -24,19 +24,21 @@ from query_api.store import AggregateStore, Hedging, ProfileStore
 log = logging.getLogger(__name__)
 
 
-class ReadRetryPolicy(RetryPolicy):
+class ReadRetryPolicy(RetryPolicy):  # type: ignore[misc]  # the driver is untyped
     """Retries a read once on the next host after a coordinator-side read
     timeout or unavailable error (the default asks the same coordinator again,
     or gives up). Connection errors move on to the next host, as by default.
     The query API writes nothing; a write timeout is passed on."""
 
-    def on_read_timeout(self, query, consistency, required_responses, received_responses, data_retrieved, retry_num):
+    def on_read_timeout(self, query: object, consistency: int, required_responses: int, received_responses: int,
+                        data_retrieved: bool, retry_num: int) -> tuple[int, None]:
         return (self.RETRY_NEXT_HOST, None) if retry_num == 0 else (self.RETHROW, None)
 
-    def on_unavailable(self, query, consistency, required_replicas, alive_replicas, retry_num):
+    def on_unavailable(self, query: object, consistency: int, required_replicas: int, alive_replicas: int,
+                       retry_num: int) -> tuple[int, None]:
         return (self.RETRY_NEXT_HOST, None) if retry_num == 0 else (self.RETHROW, None)
 
-    def on_write_timeout(self, *args, **kwargs):
+    def on_write_timeout(self, *args: object, **kwargs: object) -> tuple[int, None]:
         return self.RETHROW, None
 
 
@@ -70,7 +72,7 @@ class CassandraReader:
         self.session: Session | None = None
         self.profiles: ProfileStore | None = None
         self.aggregates: AggregateStore | None = None
-        self._connector: asyncio.Task | None = None
+        self._connector: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._connector = asyncio.create_task(self._connect_until_up(), name="cassandra-connect")

@@ -13,11 +13,13 @@ from query_api.config import QuerySettings
 
 
 async def get_settings(request: Request) -> QuerySettings:
-    return request.app.state.settings
+    settings: QuerySettings = request.app.state.settings
+    return settings
 
 
 async def get_reader(request: Request) -> CassandraReader:
-    return request.app.state.reader
+    reader: CassandraReader = request.app.state.reader
+    return reader
 
 
 SettingsDep = Annotated[QuerySettings, Depends(get_settings)]

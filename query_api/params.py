@@ -20,8 +20,8 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 from starlette.convertors import Convertor
 from starlette.requests import Request
 
-from common.problems import Problem
 from common.limits import MAX_COOKIE_CHARS, MAX_FIELD_CHARS, PROFILE_CAP
+from common.problems import Problem
 
 _REPLACEMENT = "\ufffd"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -12,12 +12,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.convertors import register_url_convertor
 from starlette.responses import Response
 
+from common.body import read_body_capped
 from common.cube import BUCKET_MS, mask_of
 from common.limits import MAX_AGGREGATE_RANGE_MS, MAX_EXPECTED_BODY_BYTES, PROFILE_CAP
-from common.body import read_body_capped
 from common.problems import Problem, problem_openapi, problem_response
 from common.tag import user_tag_json_schema
-from common.timestamps import TimeRangeError, format_bucket, parse_time_range
+from common.timestamps import TimeRange, TimeRangeError, format_bucket, parse_time_range
 from query_api.debug import compare_with_expected
 from query_api.deps import ReaderDep
 from query_api.params import CookieConvertor, check_cookie, check_filter, check_limit_digits
@@ -42,16 +42,20 @@ def _single(request: Request, name: str, *, required: bool) -> str | None:
     return values[0]
 
 
-def _time_range(request: Request):
+def _time_range(request: Request) -> TimeRange:
     text = _single(request, "time_range", required=True)
+    assert text is not None  # required=True raised otherwise
     try:
         return parse_time_range(text)
     except TimeRangeError as exc:
-        raise Problem(400, f"Invalid time_range: {exc}.", errors=[{"field": "time_range", "message": str(exc)}]) from None
+        raise Problem(400, f"Invalid time_range: {exc}.",
+                      errors=[{"field": "time_range", "message": str(exc)}]) from None
 
 
 async def _debug_body(request: Request) -> bytes:
-    return await read_body_capped(request.scope, request.receive, MAX_EXPECTED_BODY_BYTES) if request.method == "POST" else b""
+    if request.method != "POST":
+        return b""
+    return await read_body_capped(request.scope, request.receive, MAX_EXPECTED_BODY_BYTES)
 
 
 async def user_profile(
@@ -111,7 +115,8 @@ async def aggregates(
     mask = mask_of(origin, brand_id, category_id)
     found = await store.buckets(action, mask, origin or "", brand_id or "", category_id or "", tr.start_ms, tr.end_ms)
 
-    filters = [(name, value) for name, value in (("origin", origin), ("brand_id", brand_id), ("category_id", category_id))
+    named = (("origin", origin), ("brand_id", brand_id), ("category_id", category_id))
+    filters = [(name, value) for name, value in named
                if value is not None]
     columns = ["1m_bucket", "action", *(name for name, _ in filters), *(a.lower() for a in aggregates)]
     fixed = [action, *(value for _, value in filters)]
@@ -125,7 +130,7 @@ async def aggregates(
     return Response(answer, media_type=_JSON)
 
 
-def _json_200(description: str, schema: dict) -> dict:
+def _json_200(description: str, schema: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
     return {200: {"description": description, "content": {_JSON: {"schema": schema}}}}
 
 

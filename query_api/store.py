@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from cassandra import OperationTimedOut, ReadFailure, ReadTimeout, Unavailable
 from cassandra.cluster import NoHostAvailable, ResponseFuture, Session
@@ -25,15 +26,15 @@ log = logging.getLogger(__name__)
 CASSANDRA_UNAVAILABLE = (OperationTimedOut, ReadTimeout, ReadFailure, Unavailable, NoHostAvailable)
 
 
-def _await(future: ResponseFuture) -> asyncio.Future:
+def _await(future: ResponseFuture) -> asyncio.Future[list[Any]]:
     loop = asyncio.get_running_loop()
-    result: asyncio.Future = loop.create_future()
+    result: asyncio.Future[list[Any]] = loop.create_future()
     began = time.monotonic()
 
-    def ok(rows):
+    def ok(rows: list[Any]) -> None:
         loop.call_soon_threadsafe(_resolve, result, rows, None)
 
-    def failed(exc):
+    def failed(exc: BaseException) -> None:
         log.warning("cassandra read failed after %.0f ms, hosts tried %s: %r", (time.monotonic() - began) * 1000,
                     [str(host.endpoint) for host in future.attempted_hosts], exc)
         loop.call_soon_threadsafe(_resolve, result, None, exc)
@@ -42,16 +43,16 @@ def _await(future: ResponseFuture) -> asyncio.Future:
     return result
 
 
-def _resolve(result: asyncio.Future, rows, exc) -> None:
+def _resolve(result: asyncio.Future[list[Any]], rows: list[Any] | None, exc: BaseException | None) -> None:
     if result.done():
         return
     if exc is not None:
         result.set_exception(exc)
     else:
-        result.set_result(rows)
+        result.set_result(rows or [])
 
 
-def _forget(attempt: asyncio.Future) -> None:
+def _forget(attempt: asyncio.Future[list[Any]]) -> None:
     """A hedged attempt that lost the race: its outcome is not needed (an error was logged by `_await`)."""
     if not attempt.cancelled():
         attempt.exception()
@@ -72,7 +73,7 @@ class Hedging:
     delay_s: float = 0.0
     extra: int = 0
 
-    async def read(self, session: Session, statement: PreparedStatement, values: tuple) -> list:
+    async def read(self, session: Session, statement: PreparedStatement, values: tuple[Any, ...]) -> list[Any]:
         first = session.execute_async(statement, values)
         if self.delay_s <= 0 or self.extra <= 0:
             return await _await(first)
@@ -113,7 +114,7 @@ class ProfileStore:
     hedging: Hedging = Hedging()
 
     @classmethod
-    def prepare(cls, session: Session, hedging: Hedging = Hedging()) -> "ProfileStore":
+    def prepare(cls, session: Session, hedging: Hedging = Hedging()) -> ProfileStore:
         stmt = session.prepare(
             "SELECT tag FROM user_profiles WHERE cookie = ? AND action = ? "
             "AND time_ms >= ? AND time_ms < ? LIMIT ?"
@@ -149,7 +150,7 @@ class AggregateStore:
     retry_deadline_s: float = 0.0
 
     @classmethod
-    def prepare(cls, session: Session, hedging: Hedging = Hedging(), retry_deadline_s: float = 0.0) -> "AggregateStore":
+    def prepare(cls, session: Session, hedging: Hedging = Hedging(), retry_deadline_s: float = 0.0) -> AggregateStore:
         stmt = session.prepare(
             "SELECT bucket_ms, count, sum_price FROM aggregates_by_minute "
             "WHERE action = ? AND dims = ? AND bucket_ms IN ? AND origin = ? AND brand_id = ? AND category_id = ?"
@@ -173,7 +174,7 @@ class AggregateStore:
                 found[bucket_ms] = (count or 0, sum_price or 0)
         return found
 
-    async def _rows(self, values: tuple, deadline: float) -> list:
+    async def _rows(self, values: tuple[Any, ...], deadline: float) -> list[Any]:
         pause, attempt = RETRY_PAUSE_S[0], 1
         while True:
             try:

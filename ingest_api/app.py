@@ -1,4 +1,4 @@
-"""The ingest API application factory: `uvicorn ingest_api.app:create_app --factory`."""
+"""The ingest API application factory (served by `python -m ingest_api`)."""
 
 import gc
 from collections.abc import AsyncIterator

@@ -1,4 +1,4 @@
-"""The query API application factory: `uvicorn query_api.app:create_app --factory`."""
+"""The query API application factory (served by `python -m query_api`)."""
 
 import gc
 import logging

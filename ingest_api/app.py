@@ -1,6 +1,5 @@
 """The ingest API application factory (served by `python -m ingest_api`)."""
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -8,10 +7,8 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from common.auth import install_bearer_auth
-from common.http_limits import install_header_limits
 from common.logging import configure_logging
-from common.problems import install_problem_handlers
+from common.service import frozen_heap, install_common
 from ingest_api.config import IngestSettings
 from ingest_api.fast_path import UserTagsFastPath, is_fast_path
 from ingest_api.kafka_writer import KafkaWriter
@@ -40,26 +37,16 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         writer.start()
         await run_in_threadpool(writer.warm_up)
         app.state.writer = writer
-        # Everything that exists now (modules, FastAPI's routes and models,
-        # pydantic validators: ~60,000 objects) lives as long as the process.
-        # Frozen, the cyclic collector stops re-scanning it in every full
-        # collection; unfrozen, those collections cost ~10 % of the CPU at
-        # 1,000 tags/s and paused the loop for tens of ms (docs/BENCHMARKS.md).
-        gc.collect()
-        gc.freeze()
         try:
-            yield
+            with frozen_heap():
+                yield
         finally:
-            gc.unfreeze()
             writer.stop_polling()
             await run_in_threadpool(writer.close)
 
     app = IngestApp(title="Allezon ingest API", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
-    install_problem_handlers(app)
     app.include_router(router)
-    # Added last = outermost: header limits are checked before the token.
-    install_bearer_auth(app, settings.ingest_auth_token)
-    install_header_limits(app, settings.http_max_headers, settings.http_max_header_bytes)
+    install_common(app, settings, settings.ingest_auth_token)
     app.fast_path = UserTagsFastPath(app, settings, settings.ingest_auth_token)
     return app

@@ -57,11 +57,6 @@ async def accept_tag(body: bytes, settings: IngestSettings, writer: KafkaWriter)
         ) from None
 
 
-@router.get("/health/live", summary="Liveness: the process answers")
-async def live() -> dict[str, str]:
-    return {"status": "ok"}
-
-
 @router.get("/health/ready", summary="Readiness: Kafka reachable and the topic has leaders",
             responses=problem_openapi(503))
 async def ready(writer: WriterDep) -> Response:

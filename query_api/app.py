@@ -1,16 +1,14 @@
 """The query API application factory (served by `python -m query_api`)."""
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
-from common.auth import install_bearer_auth
-from common.http_limits import install_header_limits
 from common.logging import configure_logging
-from common.problems import install_problem_handlers, problem_response
+from common.problems import problem_response
+from common.service import frozen_heap, install_common
 from query_api.cassandra_session import CassandraReader
 from query_api.config import QuerySettings
 from query_api.routes import router
@@ -36,23 +34,16 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
         reader = CassandraReader(settings)
         await reader.start()
         app.state.reader = reader
-        # As in the ingest API: what exists now lives as long as the process;
-        # frozen, full collections stop re-scanning it on every cycle.
-        gc.collect()
-        gc.freeze()
         try:
-            yield
+            with frozen_heap():
+                yield
         finally:
-            gc.unfreeze()
             await reader.close()
 
     app = FastAPI(title="Allezon query API", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
-    install_problem_handlers(app)
     for exc_type in CASSANDRA_UNAVAILABLE:
         app.add_exception_handler(exc_type, _unavailable)
     app.include_router(router)
-    # Added last = outermost: header limits are checked before the token.
-    install_bearer_auth(app, settings.query_auth_token)
-    install_header_limits(app, settings.http_max_headers, settings.http_max_header_bytes)
+    install_common(app, settings, settings.query_auth_token)
     return app

@@ -179,11 +179,6 @@ async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/health/live", summary="Liveness: the process answers")
-async def live() -> dict[str, str]:
-    return {"status": "ok"}
-
-
 @router.get("/health/ready", summary="Readiness: Cassandra session open, statements prepared",
             responses=problem_openapi(503))
 async def ready(reader: ReaderDep) -> Response:

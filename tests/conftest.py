@@ -10,7 +10,6 @@ instead (ALLEZON_TEST_BACKEND=local|docker forces one).
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from cql import apply as schema
+from tests.settings import TestSettings
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_PARTITIONS = 4
@@ -45,7 +45,7 @@ def _docker_engine_answers() -> bool:
 
 
 def _use_docker() -> bool:
-    choice = os.environ.get("ALLEZON_TEST_BACKEND", "auto")
+    choice = TestSettings().test_backend
     return choice == "docker" or (choice == "auto" and _docker_engine_answers())
 
 
@@ -63,9 +63,8 @@ def backends() -> Iterator[Backends]:
     from harness.local_stack.config import StackSettings
     from harness.local_stack.stack import Stack
 
-    shift = int(os.environ.get("ALLEZON_TEST_PORT_SHIFT", "10000"))
-    run_dir = os.environ.get("ALLEZON_TEST_RUN_DIR", str(REPO / ".run-test"))
-    stack = Stack(StackSettings().shifted(shift, run_dir=run_dir))
+    where = TestSettings()
+    stack = Stack(StackSettings().shifted(where.test_port_shift, run_dir=where.test_run_dir))
     stack.clean()  # every session starts from empty data
     stack.up(["kafka", "cassandra"], create_topic=False, apply_schema=False)
     try:

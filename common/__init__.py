@@ -1,2 +1,5 @@
-"""Code shared by the ingest API, the query API and the local stack tooling:
-the user-tag schema, RFC 9457 problem documents and the settings mixins."""
+"""The contracts the product's parts share, each in one place: the user tag
+and its Kafka record (tag.py), the time grammar (timestamps.py), the cube's
+coordinates (cube.py), the limits (limits.py), the shared settings
+(settings.py), how an API is served (server.py, service.py), problem
+documents, bearer auth and header limits."""

@@ -23,6 +23,8 @@ from cql import apply as schema
 from tests.settings import TestSettings
 
 REPO = Path(__file__).resolve().parent.parent
+# Fixtures the integration modules share (real API processes on a fresh topic/keyspace).
+pytest_plugins = ["tests.integration.api_env"]
 TEST_PARTITIONS = 4
 
 

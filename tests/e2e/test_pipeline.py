@@ -21,7 +21,7 @@ import orjson
 import pytest
 
 from common.cube import BUCKET_MS
-from common.time_range import format_bucket
+from common.timestamps import format_bucket
 from harness.replay.oracle import Oracle
 from harness.replay.workload import Workload, format_tag_time
 from tests.e2e.conftest import poll_until
@@ -173,11 +173,13 @@ def test_every_answer_is_exact(start_stream_job, ingest_client, query_client, fr
     oracle = oracle_of_the_log(kafka_bootstrap, fresh_topic, acked + [late])
 
     queries = list(aggregate_queries(tags, T0, end_ms))
-    queries.append(dict(start_ms=T0 - 23 * 3600_000 - 5 * BUCKET_MS, end_ms=T0 - 23 * 3600_000 - 5 * BUCKET_MS + 24 * 3600_000,
+    day_start = T0 - 23 * 3600_000 - 5 * BUCKET_MS
+    queries.append(dict(start_ms=day_start, end_ms=day_start + 24 * 3600_000,
                         action=tags[0]["action"], aggregates=["COUNT", "SUM_PRICE"],
                         origin=None, brand_id=None, category_id=None))
     try:
-        bucket_s = poll_until(lambda: not aggregate_answers_match(query_client, oracle, queries), timeout_s=60, interval_s=1)
+        bucket_s = poll_until(lambda: not aggregate_answers_match(query_client, oracle, queries),
+                              timeout_s=60, interval_s=1)
     except TimeoutError:
         pytest.fail(f"aggregates still wrong after 60 s: {aggregate_answers_match(query_client, oracle, queries)[:3]}")
     print(f"\nfreshness: profiles exact {profile_s:.1f} s after the last 204 (polled), "

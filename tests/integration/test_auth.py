@@ -12,9 +12,7 @@ import orjson
 import pytest
 
 from tests.e2e.conftest import api_service
-from tests.integration.api_env import (  # noqa: F401 (fixtures)
-    VALID_TAG, Keyspace, Topic, api_keyspace, api_topic, assert_problem, ingest_env, query_env,
-)
+from tests.integration.api_env import VALID_TAG, Keyspace, Topic, assert_problem, ingest_env, query_env
 from tests.integration.test_bad_input import send_raw
 
 pytestmark = pytest.mark.integration

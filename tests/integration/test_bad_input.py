@@ -17,13 +17,12 @@ import httpx
 import orjson
 import pytest
 
-from tests.integration.api_env import (
-    PROBLEM, VALID_TAG, api_keyspace, api_topic, assert_problem, ingest_url, query_url,  # noqa: F401 (fixtures)
-)
+from common.limits import DEFAULT_MAX_BODY_BYTES
+from tests.integration.api_env import PROBLEM, VALID_TAG, assert_problem
 
 pytestmark = pytest.mark.integration
 
-LIMIT = 64 * 1024
+LIMIT = DEFAULT_MAX_BODY_BYTES
 TR = "2022-03-22T12:00:00_2022-03-22T12:10:00"
 
 
@@ -326,7 +325,7 @@ def test_url_encoded_cookies_are_decoded_once(seeded_query, api_keyspace, encode
     assert api_keyspace.snapshot() == before
 
 
-def UserTag_json(t: dict) -> bytes:  # noqa: N802 (the accepted tag's canonical JSON)
+def UserTag_json(t: dict) -> bytes:
     from common.tag import UserTag
 
     return UserTag.model_validate(t).canonical_json()

@@ -15,9 +15,7 @@ import orjson
 import pytest
 
 from common.tag import UserTag
-from tests.integration.api_env import (  # noqa: F401 (fixtures)
-    VALID_TAG, api_keyspace, api_topic, ingest_url, query_url,
-)
+from tests.integration.api_env import VALID_TAG
 
 pytestmark = pytest.mark.integration
 

@@ -21,11 +21,10 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
-    content_type_conformance, response_headers_conformance, response_schema_conformance, status_code_conformance,
-)
-
-from tests.integration.api_env import (  # noqa: F401 (fixtures)
-    api_keyspace, api_topic, ingest_url, query_url,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
 )
 
 pytestmark = pytest.mark.integration
@@ -52,7 +51,7 @@ def fuzz(url: str) -> dict[str, int]:
 
             @_bounded
             @given(case=operation.as_strategy(generation_mode=mode))
-            def check(case) -> None:
+            def check(case, label: str = label) -> None:
                 ran[label] += 1
                 case.call_and_validate(base_url=url, checks=CHECKS, timeout=30)
 
@@ -63,7 +62,7 @@ def fuzz(url: str) -> dict[str, int]:
                 assert mode is GenerationMode.NEGATIVE and not operation.path_parameters \
                     and not operation.query and operation.body is None or not list(operation.body), label
                 del ran[label]
-            except Exception as exc:  # noqa: BLE001 (collected, reported below)
+            except Exception as exc:
                 failures.append(f"{label}: {exc}")
     assert not failures, "\n\n".join(failures)
     print(f"schemathesis cases against {url}: {ran}")

@@ -53,7 +53,8 @@ def oracle(tags: list[dict]) -> dict[tuple, tuple[int, int]]:
     cells: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     for t in tags:
         for mask in ALL_MASKS:
-            key = (bucket_of(t["time_ms"]), t["action"], mask, *cell_key(mask, t["origin"], t["brand_id"], t["category_id"]))
+            dims = cell_key(mask, t["origin"], t["brand_id"], t["category_id"])
+            key = (bucket_of(t["time_ms"]), t["action"], mask, *dims)
             cells[key][0] += 1
             cells[key][1] += t["price"]
     return {k: (v[0], v[1]) for k, v in cells.items()}

@@ -147,7 +147,10 @@ class HostSession:
         return HostFuture(host, self.behaviours[host.endpoint])
 
 
-def hedged_read(session, hedging=Hedging(delay_s=0.01, extra=2), timeout_s=5.0):
+FAST_HEDGING = Hedging(delay_s=0.01, extra=2)
+
+
+def hedged_read(session, hedging=FAST_HEDGING, timeout_s=5.0):
     return asyncio.run(asyncio.wait_for(hedging.read(session, "statement", ()), timeout=timeout_s))
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
@@ -106,7 +106,7 @@ def statements(keyspace: str, replication_factor: int, cql_dir: Path | None = No
     ]
 
 
-def _with_session(target: Session | Sequence[str] | str, port: int):  # type: ignore[no-untyped-def]
+def _with_session(target: Session | Sequence[str] | str, port: int) -> AbstractContextManager[Session]:
     if isinstance(target, Session):
         @contextmanager
         def borrowed() -> Iterator[Session]:

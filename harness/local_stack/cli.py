@@ -9,15 +9,18 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from harness.local_stack.config import StackSettings
 from harness.local_stack.process import NotReadyError, StackError, tail_file
 
+if TYPE_CHECKING:
+    from harness.local_stack.stack import Stack
+
 log = logging.getLogger("local_stack")
 
 
-def _stack(settings: StackSettings | None = None):  # type: ignore[no-untyped-def]
+def _stack(settings: StackSettings | None = None) -> Stack:
     from harness.local_stack.stack import Stack
 
     return Stack(settings or StackSettings())
@@ -131,7 +134,7 @@ def cmd_topic_tail(args: argparse.Namespace) -> int:
     try:
         try:
             metadata = consumer.list_topics(topic, timeout=5)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             print(f"cannot reach Kafka at {settings.kafka_bootstrap_servers}: {exc}", file=sys.stderr)
             return 1
         meta = metadata.topics.get(topic)
@@ -157,18 +160,21 @@ def cmd_topic_tail(args: argparse.Namespace) -> int:
             msg = consumer.poll(0.5)
             if msg is None:
                 continue
-            if msg.error():
-                if msg.error().code() == KafkaError._PARTITION_EOF:
-                    pending.discard(msg.partition())
+            error, partition, offset = msg.error(), msg.partition(), msg.offset()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    pending.discard(partition)
                 else:
-                    print(f"error: {msg.error()}", file=sys.stderr)
+                    print(f"error: {error}", file=sys.stderr)
                 continue
+            assert partition is not None and offset is not None  # a message without an error has both
             seen += 1
-            key = msg.key().decode("utf-8", "replace") if msg.key() is not None else None
-            value = msg.value().decode("utf-8", "replace") if msg.value() is not None else None
-            print(f"key={key!r} partition={msg.partition()} offset={msg.offset()} value={value}")
-            if msg.offset() >= ends[msg.partition()] - 1:
-                pending.discard(msg.partition())
+            raw_key, raw_value = msg.key(), msg.value()
+            key = raw_key.decode("utf-8", "replace") if raw_key is not None else None
+            value = raw_value.decode("utf-8", "replace") if raw_value is not None else None
+            print(f"key={key!r} partition={partition} offset={offset} value={value}")
+            if offset >= ends[partition] - 1:
+                pending.discard(partition)
         if pending:
             print(f"timed out after {args.timeout:.0f} s with {seen} message(s) read", file=sys.stderr)
             return 2

@@ -18,6 +18,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -46,7 +47,8 @@ def new_cluster_id() -> str:
 
 
 def admin_client(bootstrap: str, **extra: object) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap, "logger": _quiet_logger(), **extra})
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": _quiet_logger(), **extra}
+    return AdminClient(config)
 
 
 class KafkaBroker(Component):

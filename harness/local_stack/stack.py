@@ -91,7 +91,7 @@ class Stack:
     def _select(self, names: Iterable[str] | None) -> list[Component]:
         if names is None:
             return self.components()
-        wanted = set()
+        wanted: set[str] = set()
         for name in names:
             # "kafka" / "cassandra" also select every node of a bigger cluster.
             matches = [c for c in self.components() if c.name == name or c.name.startswith(f"{name}-")]

@@ -15,73 +15,25 @@ tag is not deterministic anyway, and `profile_refs` says so (None) instead of
 answering. The oldest and newest evicted times are remembered per (cookie, action) so that
 "nothing older in range" stays provable.
 
-Aggregates. Per (action, bucket): the bucket's [count, sum] and per origin,
-brand and category the same; per origin the (brand, category, price) of each
-tag and per brand the (category, price) of each tag, in compact arrays. A query
-with no filter or one filter reads one counter per bucket; a query with origin
-and another filter scans that origin's tags of each bucket (about 1/1000 of the
-bucket), brand+category scans that brand's (about 1/250). Nothing scans all
-tags. Memory: about 30 bytes per tag for the aggregate side, plus about 40
-bytes per tag and 150 per distinct cookie for profiles.
+Memory: about 40 bytes per tag and 150 per distinct cookie.
+
+Aggregates: harness/replay/aggregate_index.py.
 """
 
 from __future__ import annotations
 
-from array import array
 from bisect import bisect_left, insort
 from collections.abc import Callable, Sequence
 
 import orjson
 
-from common.cube import BUCKET_MS
+from common.limits import PROFILE_CAP
 from common.tag import parse_tag_time_ms
-from common.time_range import format_bucket
+from harness.replay.aggregate_index import AggregateIndex
 
-PROFILE_CAP = 200
 _SHIFT = 32
 _REF_MASK = (1 << _SHIFT) - 1
-_ACTIONS = ("VIEW", "BUY")
 _NEG_INF = -(1 << 62)
-
-
-class _Posting:
-    """Counters of one (bucket, action, value) plus, optionally, its tags' other dimensions."""
-
-    __slots__ = ("count", "total", "codes", "prices")
-
-    def __init__(self, with_tags: bool):
-        self.count = 0
-        self.total = 0
-        self.codes = array("q") if with_tags else None
-        self.prices = array("q") if with_tags else None
-
-
-class _Bucket:
-    __slots__ = ("count", "total", "origins", "brands", "categories")
-
-    def __init__(self):
-        self.count = 0
-        self.total = 0
-        self.origins: dict[int, _Posting] = {}
-        self.brands: dict[int, _Posting] = {}
-        self.categories: dict[int, _Posting] = {}
-
-
-class _Interner:
-    """String <-> small int, so the arrays hold ints."""
-
-    __slots__ = ("ids", "names")
-
-    def __init__(self):
-        self.ids: dict[str, int] = {}
-        self.names: list[str] = []
-
-    def id(self, name: str) -> int:
-        i = self.ids.get(name)
-        if i is None:
-            i = self.ids[name] = len(self.names)
-            self.names.append(name)
-        return i
 
 
 class Oracle:
@@ -89,14 +41,14 @@ class Oracle:
                  keep: int = PROFILE_CAP):
         """`tag_of(ref)` rebuilds the tag a reference stands for. Without it the
         oracle keeps the tags given to `add` itself (fine for tests)."""
-        self._own: list[dict] | None = None if tag_of else []
-        self._tag_of = tag_of or self._own.__getitem__
+        own: list[dict] = []
+        self._own: list[dict] | None = None if tag_of else own
+        self._tag_of = tag_of or own.__getitem__
         self._tag_bytes_of = tag_bytes_of or (lambda ref: orjson.dumps(self._tag_of(ref)))
         self.keep = keep
         self._profiles: tuple[dict, dict] = ({}, {})  # per action: cookie -> key | sorted list of keys
         self._evicted: dict[tuple[str, int], list[int]] = {}  # (cookie, action) -> [oldest, newest] evicted time
-        self._buckets: tuple[dict[int, _Bucket], dict[int, _Bucket]] = ({}, {})
-        self._origin, self._brand, self._category = _Interner(), _Interner(), _Interner()
+        self._aggregates = AggregateIndex()
         self.tags_added = 0
 
     # --- adding ----------------------------------------------------------------
@@ -140,34 +92,7 @@ class Oracle:
                     span[0] = gone
                 elif gone > span[1]:
                     span[1] = gone
-        # Aggregates.
-        bucket_ms = time_ms - time_ms % BUCKET_MS
-        buckets = self._buckets[a]
-        b = buckets.get(bucket_ms)
-        if b is None:
-            b = buckets[bucket_ms] = _Bucket()
-        b.count += 1
-        b.total += price
-        o_id, b_id, c_id = self._origin.id(origin), self._brand.id(brand), self._category.id(category)
-        post = b.origins.get(o_id)
-        if post is None:
-            post = b.origins[o_id] = _Posting(True)
-        post.count += 1
-        post.total += price
-        post.codes.append((b_id << _SHIFT) + c_id)
-        post.prices.append(price)
-        post = b.brands.get(b_id)
-        if post is None:
-            post = b.brands[b_id] = _Posting(True)
-        post.count += 1
-        post.total += price
-        post.codes.append(c_id)
-        post.prices.append(price)
-        post = b.categories.get(c_id)
-        if post is None:
-            post = b.categories[c_id] = _Posting(False)
-        post.count += 1
-        post.total += price
+        self._aggregates.add(a, time_ms, origin, brand, category, price)
 
     # --- profiles ------------------------------------------------------------------
     def _entries(self, cookie: str, a: int) -> list[int]:
@@ -253,84 +178,13 @@ class Oracle:
         each action's newest 200 were dropped (SPEC section 2 allows it)."""
         return self.profile_refs(cookie, start_ms, end_ms, limit) is not None
 
-    # --- aggregates -------------------------------------------------------------------
+    # --- aggregates (harness/replay/aggregate_index.py) -----------------------------------
     def bucket_figures(self, bucket_ms: int, action: str, origin: str | None = None, brand_id: str | None = None,
                        category_id: str | None = None) -> tuple[int, int]:
         """(count, sum of price) of one bucket under the given filters."""
-        b = self._buckets[1 if action == "BUY" else 0].get(bucket_ms)
-        if b is None:
-            return 0, 0
-        o_id = self._origin.ids.get(origin) if origin is not None else None
-        b_id = self._brand.ids.get(brand_id) if brand_id is not None else None
-        c_id = self._category.ids.get(category_id) if category_id is not None else None
-        if (origin is not None and o_id is None) or (brand_id is not None and b_id is None) or (
-                category_id is not None and c_id is None):
-            return 0, 0  # a value never seen
-        if origin is None and brand_id is None and category_id is None:
-            return b.count, b.total
-        if origin is not None:
-            post = b.origins.get(o_id)
-            if post is None:
-                return 0, 0
-            if brand_id is None and category_id is None:
-                return post.count, post.total
-            count = total = 0
-            prices = post.prices
-            if brand_id is not None and category_id is not None:
-                want = (b_id << _SHIFT) + c_id
-                for j, code in enumerate(post.codes):
-                    if code == want:
-                        count += 1
-                        total += prices[j]
-            elif brand_id is not None:
-                for j, code in enumerate(post.codes):
-                    if code >> _SHIFT == b_id:
-                        count += 1
-                        total += prices[j]
-            else:
-                for j, code in enumerate(post.codes):
-                    if code & _REF_MASK == c_id:
-                        count += 1
-                        total += prices[j]
-            return count, total
-        if brand_id is not None:
-            post = b.brands.get(b_id)
-            if post is None:
-                return 0, 0
-            if category_id is None:
-                return post.count, post.total
-            count = total = 0
-            prices = post.prices
-            for j, code in enumerate(post.codes):
-                if code == c_id:
-                    count += 1
-                    total += prices[j]
-            return count, total
-        post = b.categories.get(c_id)
-        return (post.count, post.total) if post is not None else (0, 0)
+        return self._aggregates.bucket_figures(bucket_ms, action, origin, brand_id, category_id)
 
-    def aggregates(
-        self,
-        start_ms: int,
-        end_ms: int,
-        action: str,
-        aggregates: list[str],
-        origin: str | None = None,
-        brand_id: str | None = None,
-        category_id: str | None = None,
-    ) -> dict:
-        filters = [(n, v) for n, v in (("origin", origin), ("brand_id", brand_id), ("category_id", category_id))
-                   if v is not None]
-        columns = ["1m_bucket", "action", *(n for n, _ in filters), *(a.lower() for a in aggregates)]
-        fixed = [action, *(v for _, v in filters)]
-        pick = [0 if a == "COUNT" else 1 for a in aggregates]
-        rows = []
-        for bucket in range(start_ms, end_ms, BUCKET_MS):
-            figures = self.bucket_figures(bucket, action, origin, brand_id, category_id)
-            rows.append([format_bucket(bucket), *fixed, *(str(figures[i]) for i in pick)])
-        return {"columns": columns, "rows": rows}
-
-    def buckets(self, action: str | None = None) -> list[int]:
-        """Bucket starts that hold at least one tag (of `action`, or of either)."""
-        actions = (0, 1) if action is None else (1 if action == "BUY" else 0,)
-        return sorted({bucket for a in actions for bucket in self._buckets[a]})
+    def aggregates(self, start_ms: int, end_ms: int, action: str, aggregates: list[str], origin: str | None = None,
+                   brand_id: str | None = None, category_id: str | None = None) -> dict:
+        """The expected answer of an aggregate query (columns and rows, as the platform writes it)."""
+        return self._aggregates.aggregates(start_ms, end_ms, action, aggregates, origin, brand_id, category_id)

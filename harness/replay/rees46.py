@@ -26,8 +26,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -52,7 +51,7 @@ def parse_event_time(text: str) -> int:
     """`2019-10-01 00:00:00 UTC` -> epoch milliseconds."""
     if not text.endswith(" UTC"):
         raise Rees46Error(f"event_time {text!r} is not '... UTC'")
-    moment = datetime.strptime(text[:-4], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+    moment = datetime.strptime(text[:-4], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
     return int(moment.timestamp()) * 1000
 
 
@@ -136,9 +135,6 @@ class Rees46Source:
     def total(self) -> int:
         return len(self.records)
 
-    def __len__(self) -> int:
-        return len(self.records)
-
     def time_ms(self, i: int) -> int:
         return self.records[i][0]
 
@@ -150,9 +146,6 @@ class Rees46Source:
 
     def tag_bytes(self, i: int) -> bytes:
         return record_to_bytes(self.records[i])
-
-    def tags(self) -> Iterable[dict]:
-        return (record_to_tag(r) for r in self.records)
 
     def describe(self) -> dict:
         return {

@@ -23,22 +23,37 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property, lru_cache
+from typing import Any, Protocol
 
 import orjson
 
-from common.time_range import format_second
+from common.timestamps import format_second
 
-REFERENCE_START = datetime(2022, 3, 1, tzinfo=timezone.utc)
+REFERENCE_START = datetime(2022, 3, 1, tzinfo=UTC)
 REFERENCE_START_MS = int(REFERENCE_START.timestamp() * 1000)
 DEVICES = ("PC", "MOBILE", "TV")
-ACTIONS = ("VIEW", "BUY")
 RECORD_FIELDS = ("time_ms", "cookie", "country", "device", "action", "origin",
                  "product_id", "brand_id", "category_id", "price")
 PRODUCTS = 100_000
 MAX_PRICE = 100_000
 _MASK53 = (1 << 53) - 1
+
+
+class TagSource(Protocol):
+    """A random-access, time-ordered stream of tags (Workload, rees46.Rees46Source)."""
+
+    @property
+    def total(self) -> int | None: ...  # None: endless
+    @property
+    def may_tie(self) -> bool: ...  # two tags of one cookie may share a millisecond
+
+    def record(self, i: int) -> tuple: ...
+    def time_ms(self, i: int) -> int: ...
+    def tag_bytes(self, i: int) -> bytes: ...
+    def tag(self, i: int) -> dict: ...
+    def describe(self) -> dict[str, Any]: ...
 
 
 def format_tag_time(time_ms: int) -> str:
@@ -112,15 +127,12 @@ class Workload:
     def _buy_threshold(self) -> int:
         return round(self.buy_ratio * 1_000_000)
 
-    # --- the stream ------------------------------------------------------------------
-    total = None  # endless (the replay runner's source protocol)
+    # --- the stream (TagSource) ---------------------------------------------------------
+    total = None  # endless
     may_tie = False  # no two tags share a millisecond
 
     def time_ms(self, i: int) -> int:
         return self.start_ms + i * self.step_ms
-
-    def cookie_of_rank(self, rank: int) -> str:
-        return f"{self._cookie_prefix}{rank}"
 
     def record(self, i: int) -> tuple:
         """Tag `i` as a record tuple (see the module doc)."""
@@ -163,8 +175,9 @@ class Workload:
         for i in indices:
             yield self.tag(i)
 
-    def describe(self) -> dict:
-        return {"kind": "synthetic", "seed": self.seed, "namespace": self.namespace, "start": format_tag_time(self.start_ms),
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "synthetic", "seed": self.seed, "namespace": self.namespace,
+                "start": format_tag_time(self.start_ms),
                 "step_ms": self.step_ms, "cookies": self.cookies, "cookie_skew": self.cookie_skew,
                 "countries": self.countries, "origins": self.origins, "brands": self.brands,
                 "categories": self.categories, "buy_ratio": self.buy_ratio}

@@ -4,14 +4,13 @@ answer by a full scan. Slow on purpose; only for small seeded streams."""
 from __future__ import annotations
 
 from common.cube import BUCKET_MS
+from common.limits import PROFILE_CAP
 from common.tag import parse_tag_time_ms
-from common.time_range import format_bucket
-
-CAP = 200
+from common.timestamps import format_bucket
 
 
 class BruteForce:
-    def __init__(self, keep: int = CAP):
+    def __init__(self, keep: int = PROFILE_CAP):
         self.tags: list[tuple[int, int, dict]] = []  # (time_ms, acknowledgement order, tag)
         self.keep = keep
 
@@ -23,7 +22,7 @@ class BruteForce:
         return sorted((e for e in self.tags if e[2]["cookie"] == cookie and e[2]["action"] == action),
                       key=lambda e: (e[0], e[1]), reverse=True)
 
-    def profile(self, cookie: str, start_ms: int, end_ms: int, limit: int = CAP) -> tuple[dict, bool]:
+    def profile(self, cookie: str, start_ms: int, end_ms: int, limit: int = PROFILE_CAP) -> tuple[dict, bool]:
         """(the answer, whether the SPEC makes it the only right one)."""
         answer, deterministic = {"cookie": cookie}, True
         for action, name in (("VIEW", "views"), ("BUY", "buys")):

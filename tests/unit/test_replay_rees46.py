@@ -19,7 +19,7 @@ ROW = {"event_time": "2019-10-01 00:00:01 UTC", "event_type": "view", "product_i
 
 def test_a_view_row_becomes_a_view_tag():
     tag = dict(zip(("time_ms", "cookie", "country", "device", "action", "origin", "product_id", "brand_id",
-                    "category_id", "price"), map_row(ROW)))
+                    "category_id", "price"), map_row(ROW), strict=True))
     assert tag["time_ms"] == 1569888001000  # 2019-10-01T00:00:01Z
     assert tag["action"] == "VIEW"
     assert tag["cookie"] == "519107250"

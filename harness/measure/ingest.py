@@ -17,10 +17,12 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 
 import psutil
 
 from harness.local_stack.stack import Stack
+from harness.replay.report import RunReport
 
 
 def cpu_seconds(pid: int) -> float:
@@ -37,14 +39,19 @@ def main() -> None:
     args = parser.parse_args()
     stack = Stack()
     s = stack.settings
-    pids = {name: stack.get(name).process.pid for name in ("ingest-api", "kafka")}
+    pids: dict[str, int] = {}
+    for name in ("ingest-api", "kafka"):
+        pid = stack.get(name).process.pid
+        if pid is None:
+            raise SystemExit(f"{name} does not run (make up)")
+        pids[name] = pid
     if args.pid:
         pids["ingest-api"] = args.pid
     url = args.url or f"http://{s.host}:{s.ingest_port}"
     never = str(10**12)
-    argv = [sys.executable, "-m", "harness.replay.cli", "--base-url", url, "--rate", str(args.rate), "--tags", str(args.tags),
-            "--namespace", f"ingest{int(time.time())}", "--profile-every", never, "--aggregate-every", never,
-            "--no-probes", "--quiet", "--json"]
+    argv = [sys.executable, "-m", "harness.replay.cli", "--base-url", url, "--rate", str(args.rate),
+            "--tags", str(args.tags), "--namespace", f"ingest{int(time.time())}",
+            "--profile-every", never, "--aggregate-every", never, "--no-probes", "--quiet", "--json"]
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     started = time.monotonic()
     client = psutil.Popen(argv, stdout=subprocess.PIPE)
@@ -55,13 +62,12 @@ def main() -> None:
     out = client.stdout.read()
     wall = time.monotonic() - started
     after = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    report = json.loads(out)
-    phase = report["phases"][0]
+    phase = RunReport.from_dict(json.loads(out)).phases[0]
+    cpu_ms_per_tag = {name: round(1000 * (after[name] - before[name]) / args.tags, 3) for name in pids}
     print(json.dumps({
-        "rate": args.rate, "tags": args.tags, "wall_s": round(wall, 1),
-        "cpu_ms_per_tag": {**{name: round(1000 * (after[name] - before[name]) / args.tags, 3) for name in pids}, "client": round(1000 * client_cpu / args.tags, 3)},
-        "tags": phase["tags"],
-        "latency_ms": phase["latency_ms"]["user_tags"],
+        "rate": args.rate, "tags": asdict(phase.tags), "wall_s": round(wall, 1),
+        "cpu_ms_per_tag": {**cpu_ms_per_tag, "client": round(1000 * client_cpu / args.tags, 3)},
+        "latency_ms": asdict(phase.latency_ms.user_tags),
     }, indent=1))
 
 

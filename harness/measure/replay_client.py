@@ -5,7 +5,7 @@ interleaved (A, B, A, B, ...), each on fresh ground (`--start now`, its own
 namespace), and prints per run and as medians:
 
   phase_ms_per_tag   the tool's own psutil cpu_times (user+system) around the
-                     phase, from its JSON report (`client.cpu_s / tags.sent`)
+                     phase, from its report (`client.cpu_s / tags.sent`)
   process_ms_per_tag the whole child process (imports and set-up included),
                      from wait4()'s resource usage
   load               the 1-minute load average at the end of the run
@@ -13,7 +13,7 @@ namespace), and prints per run and as medians:
 A variant is a directory holding a `harness/replay/` (and `common/`) package to run
 instead of the work tree's, e.g. a `git archive` of an older commit:
 
-    mkdir -p /tmp/replay-baseline && git archive HEAD replay common | tar -x -C /tmp/replay-baseline
+    mkdir -p /tmp/replay-baseline && git archive HEAD harness common | tar -x -C /tmp/replay-baseline
     .venv/bin/python -m harness.measure.replay_client --base-url http://127.0.0.1:21080 \\
         --variant before=/tmp/replay-baseline --variant after=. --rates 1000,300 --tags 30000 --repeats 2
 
@@ -40,6 +40,8 @@ import time
 from pathlib import Path
 
 import orjson
+
+from harness.replay.report import RunReport
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -101,19 +103,20 @@ def run_once(directory: Path, python: str, base_url: str, rate: float, tags: int
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.monotonic() - started
-    report = orjson.loads(Path(report_path).read_bytes())
+    # The variant's report, in the JSON form that every version writes.
+    report = RunReport.from_dict(orjson.loads(Path(report_path).read_bytes()))
     os.unlink(report_path)
-    phase = report["phases"][0]
-    sent = phase["tags"]["sent"]
+    phase = report.phases[0]
+    sent = phase.tags.sent
     return {
-        "exit": proc.returncode, "wall_s": round(wall, 1), "sent": sent, "accepted": phase["tags"]["accepted"],
-        "achieved_rate": phase["tags"]["achieved_rate"],
-        "phase_ms_per_tag": round(phase["client"]["cpu_s"] * 1000 / sent, 4) if sent else None,
+        "exit": proc.returncode, "wall_s": round(wall, 1), "sent": sent, "accepted": phase.tags.accepted,
+        "achieved_rate": phase.tags.achieved_rate,
+        "phase_ms_per_tag": round(phase.client.cpu_s * 1000 / sent, 4) if sent else None,
         "process_ms_per_tag": round((usage.ru_utime + usage.ru_stime) * 1000 / sent, 4) if sent else None,
-        "cpu_pct": phase["client"]["cpu_pct"],
-        "tag_p50_ms": phase["latency_ms"]["user_tags"]["p50"], "tag_p99_ms": phase["latency_ms"]["user_tags"]["p99"],
-        "profiles_ok": phase["profiles"]["correct"], "profiles_wrong": phase["profiles"]["wrong"],
-        "profile_p50_ms": phase["latency_ms"]["user_profiles"]["p50"],
+        "cpu_pct": phase.client.cpu_pct,
+        "tag_p50_ms": phase.latency_ms.user_tags.p50, "tag_p99_ms": phase.latency_ms.user_tags.p99,
+        "profiles_ok": phase.profiles.correct, "profiles_wrong": phase.profiles.wrong,
+        "profile_p50_ms": phase.latency_ms.user_profiles.p50,
         "load": round(os.getloadavg()[0], 2),
     }
 
@@ -137,7 +140,8 @@ def main() -> int:
     echo = None
     if args.echo_server:
         port = free_port()
-        echo = subprocess.Popen([sys.executable, __file__, "--variant=echo=.", f"--serve-echo={port}"])
+        echo = subprocess.Popen([sys.executable, "-m", "harness.measure.replay_client", "--variant=echo=.",
+                                 f"--serve-echo={port}"], cwd=REPO)
         args.base_url = f"http://127.0.0.1:{port}"
         for _ in range(100):
             try:

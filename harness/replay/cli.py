@@ -17,14 +17,19 @@ import argparse
 import asyncio
 import sys
 import time
-from datetime import datetime, timezone
+from collections.abc import Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import orjson
 
 from common.cube import BUCKET_MS
+from harness.replay.report import RunInfo, RunReport
 from harness.replay.runner import Runner, RunnerConfig
-from harness.replay.workload import REFERENCE_START_MS, Workload
+from harness.replay.workload import REFERENCE_START_MS, TagSource, Workload
+
+T = TypeVar("T")
 
 
 def parse_start(text: str) -> int:
@@ -34,11 +39,11 @@ def parse_start(text: str) -> int:
         return now - now % BUCKET_MS
     moment = datetime.fromisoformat(text.removesuffix("Z"))
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
 
 
-def build_source(args: argparse.Namespace):
+def build_source(args: argparse.Namespace) -> TagSource:
     if args.source == "rees46":
         from harness.replay.rees46 import Rees46Source
 
@@ -62,7 +67,7 @@ def runner_config(args: argparse.Namespace) -> RunnerConfig:
     )
 
 
-async def run(args: argparse.Namespace) -> dict:
+async def run(args: argparse.Namespace) -> RunReport:
     source = build_source(args)
     if args.source == "rees46":
         count = source.total
@@ -78,38 +83,33 @@ async def run(args: argparse.Namespace) -> dict:
         except (KeyboardInterrupt, asyncio.CancelledError):
             print("\ninterrupted: reporting what was measured", file=sys.stderr)
         report = runner.report()
-    report["run"] = {"started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
-                     "command": " ".join(["allezon-replay", *sys.argv[1:]]), "base_url": args.base_url,
-                     "query_url": args.query_url or args.base_url, "rate": args.rate, "speed": args.speed}
+    report.run = RunInfo(started_at=datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+                         command=" ".join(["allezon-replay", *sys.argv[1:]]), base_url=args.base_url,
+                         query_url=args.query_url or args.base_url, rate=args.rate, speed=args.speed)
     return report
 
 
-def summary_lines(report: dict) -> list[str]:
+def _f(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def summary_lines(report: RunReport) -> list[str]:
     lines = []
-    for p in report["phases"]:
-        lat = p["latency_ms"]
-
-        def ms(endpoint, q):
-            v = lat[endpoint][q]
-            return "-" if v is None else f"{v:.1f}"
-        fr = p["freshness_s"]
-
-        def s(kind, q):
-            v = fr[kind][q]
-            return "-" if v is None else f"{v:.2f}"
+    for p in report.phases:
+        lat, fr, tags = p.latency_ms, p.freshness_s, p.tags
         lines.append(
-            f"{p['name']}: tags {p['tags']['accepted']}/{p['tags']['sent']} accepted ({p['tags']['dropped']} dropped) "
-            f"at {p['tags']['achieved_rate']}/s; profiles {p['profiles']['correct']} exact {p['profiles']['wrong']} wrong "
-            f"({p['profiles']['indeterminate']} indeterminate); aggregates {p['aggregates']['correct']} exact "
-            f"{p['aggregates']['wrong']} wrong; exact {p['exact_pct']}%")
+            f"{p.name}: tags {tags.accepted}/{tags.sent} accepted ({tags.dropped} dropped) "
+            f"at {tags.achieved_rate}/s; profiles {p.profiles.correct} exact {p.profiles.wrong} wrong "
+            f"({p.profiles.indeterminate} indeterminate); aggregates {p.aggregates.correct} exact "
+            f"{p.aggregates.wrong} wrong; exact {p.exact_pct}%")
         lines.append(
-            f"  latency p50/p99 ms: tags {ms('user_tags', 'p50')}/{ms('user_tags', 'p99')} "
-            f"profiles {ms('user_profiles', 'p50')}/{ms('user_profiles', 'p99')} "
-            f"aggregates {ms('aggregates', 'p50')}/{ms('aggregates', 'p99')}; freshness p50/p99/max s: "
-            f"profile {s('profile', 'p50')}/{s('profile', 'p99')}/{s('profile', 'max')} "
-            f"bucket {s('bucket', 'p50')}/{s('bucket', 'p99')}/{s('bucket', 'max')}; "
-            f"client cpu {p['client']['cpu_pct']}% ({p['client']['cpu_ms_per_1000_tags']} ms per 1000 tags), "
-            f"rss {p['client']['rss_mb']} MB")
+            f"  latency p50/p99 ms: tags {_f(lat.user_tags.p50, 1)}/{_f(lat.user_tags.p99, 1)} "
+            f"profiles {_f(lat.user_profiles.p50, 1)}/{_f(lat.user_profiles.p99, 1)} "
+            f"aggregates {_f(lat.aggregates.p50, 1)}/{_f(lat.aggregates.p99, 1)}; freshness p50/p99/max s: "
+            f"profile {_f(fr.profile.p50, 2)}/{_f(fr.profile.p99, 2)}/{_f(fr.profile.max, 2)} "
+            f"bucket {_f(fr.bucket.p50, 2)}/{_f(fr.bucket.p99, 2)}/{_f(fr.bucket.max, 2)}; "
+            f"client cpu {p.client.cpu_pct}% ({p.client.cpu_ms_per_1000_tags} ms per 1000 tags), "
+            f"rss {p.client.rss_mb} MB")
     return lines
 
 
@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_async(coroutine):
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     try:
         import uvloop
 
@@ -169,7 +169,7 @@ def run_async(coroutine):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     report = run_async(run(args))
-    text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
+    text = orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode()
     if args.report:
         Path(args.report).parent.mkdir(parents=True, exist_ok=True)
         Path(args.report).write_text(text + "\n")
@@ -179,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(summary_lines(report)))
         if args.report:
             print(f"report: {args.report}")
-    total = report["total"]
-    bad = total["tags"]["dropped"] or total["profiles"]["wrong"] or total["aggregates"]["wrong"]
+    total = report.total
+    bad = total.tags.dropped or total.profiles.wrong or total.aggregates.wrong
     return 1 if bad else 0
 
 

@@ -4,29 +4,32 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+from harness.replay.report import Percentiles
 
 
-def percentile(ordered: list[float] | array, q: float) -> float | None:
+def _nearest_rank(ordered: Sequence[float], q: float) -> float:
+    return ordered[max(1, math.ceil(q * len(ordered))) - 1]
+
+
+def percentile(ordered: Sequence[float], q: float) -> float | None:
     """The q-quantile (nearest rank) of an already sorted sequence."""
-    if not ordered:
-        return None
-    rank = max(1, math.ceil(q * len(ordered)))
-    return ordered[rank - 1]
+    return _nearest_rank(ordered, q) if ordered else None
 
 
-def summary(values: Iterable[float], digits: int = 2) -> dict:
+def summary(values: Iterable[float], digits: int = 2) -> Percentiles:
     """count, p50, p95, p99 and max of some samples (None when there are none)."""
     ordered = sorted(values)
     if not ordered:
-        return {"count": 0, "p50": None, "p95": None, "p99": None, "max": None}
-    return {
-        "count": len(ordered),
-        "p50": round(percentile(ordered, 0.50), digits),
-        "p95": round(percentile(ordered, 0.95), digits),
-        "p99": round(percentile(ordered, 0.99), digits),
-        "max": round(ordered[-1], digits),
-    }
+        return Percentiles()
+    return Percentiles(
+        count=len(ordered),
+        p50=round(_nearest_rank(ordered, 0.50), digits),
+        p95=round(_nearest_rank(ordered, 0.95), digits),
+        p99=round(_nearest_rank(ordered, 0.99), digits),
+        max=round(ordered[-1], digits),
+    )
 
 
 class Samples:
@@ -34,16 +37,19 @@ class Samples:
 
     __slots__ = ("values",)
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.values = array("f")
 
     def add(self, value: float) -> None:
         self.values.append(value)
 
+    def extend(self, other: Samples) -> None:
+        self.values.extend(other.values)
+
     def __len__(self) -> int:
         return len(self.values)
 
-    def summary(self, digits: int = 2) -> dict:
+    def summary(self, digits: int = 2) -> Percentiles:
         return summary(self.values, digits)
 
     def tail_p(self, start: int, q: float) -> float | None:

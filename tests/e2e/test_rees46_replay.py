@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from harness.replay.rees46 import Rees46Source
+from harness.replay.report import RunReport
 from harness.replay.runner import Runner, RunnerConfig
 from harness.replay.workload import Workload
 from tests.e2e.conftest import uvicorn_service
@@ -51,8 +52,8 @@ PROFILE_AGE_S = 30.0
 AGGREGATE_AGE_S = 90.0
 
 
-def replay(source, ingest: str, query: str, rate: float, tags: int | None = None, **verify) -> dict:
-    async def go() -> dict:
+def replay(source, ingest: str, query: str, rate: float, tags: int | None = None, **verify) -> RunReport:
+    async def go() -> RunReport:
         config = RunnerConfig(base_url=ingest, query_url=query, progress=False, seed=46,
                               profile_age_s=PROFILE_AGE_S, aggregate_age_s=AGGREGATE_AGE_S)
         async with Runner(source, config) as runner:
@@ -62,30 +63,30 @@ def replay(source, ingest: str, query: str, rate: float, tags: int | None = None
     return asyncio.run(go())
 
 
-def assert_exact(report: dict, *, max_drop_ratio: float) -> None:
-    stream, final = report["phases"]
+def assert_exact(report: RunReport, *, max_drop_ratio: float) -> None:
+    stream, final = report.phases
     for phase in (stream, final):
-        assert phase["profiles"]["wrong"] == 0, phase["wrong_examples"]
-        assert phase["aggregates"]["wrong"] == 0, phase["wrong_examples"]
-    dropped, sent = stream["tags"]["dropped"], stream["tags"]["sent"]
-    assert dropped <= max_drop_ratio * sent, stream["tags"]["drop_reasons"]
+        assert phase.profiles.wrong == 0, phase.wrong_examples
+        assert phase.aggregates.wrong == 0, phase.wrong_examples
+    dropped, sent = stream.tags.dropped, stream.tags.sent
+    assert dropped <= max_drop_ratio * sent, stream.tags.drop_reasons
 
 
 def test_rees46_replay_every_answer_exact(start_stream_job, ingest_url, query_client, fresh_topic, fresh_keyspace):
     start_stream_job(fresh_topic, fresh_keyspace)
     source = Rees46Source(DATA)
     report = replay(source, ingest_url, str(query_client.base_url), rate=300, profiles=400, aggregates=60)
-    stream, final = report["phases"]
-    print(f"\nrees46 replay: {stream['tags']} {stream['latency_ms']} freshness {stream['freshness_s']}\n"
-          f"final checks: {final['profiles']} {final['aggregates']} {final['seconds_until_exact']}")
+    stream, final = report.phases
+    print(f"\nrees46 replay: {stream.tags} {stream.latency_ms} freshness {stream.freshness_s}\n"
+          f"final checks: {final.profiles} {final.aggregates} {final.seconds_until_exact}")
     assert_exact(report, max_drop_ratio=MAX_DROPS)
-    assert stream["tags"]["sent"] == 17_269
+    assert stream.tags.sent == 17_269
     # The reference mix ran while streaming (profiles of tags >= 30 s old)...
-    assert stream["profiles"]["correct"] >= 200
+    assert stream.profiles.correct >= 200
     # ...and afterwards every bucket of the file, both actions, all 8 filter subsets, plus samples.
-    assert final["aggregates"]["correct"] >= 16 + 40
-    assert final["profiles"]["correct"] >= 300
-    assert stream["freshness_s"]["profile"]["count"] >= 10
+    assert final.aggregates.correct >= 16 + 40
+    assert final.profiles.correct >= 300
+    assert stream.freshness_s.profile.count >= 10
 
 
 def test_synthetic_smoke_run_is_exact(start_stream_job, ingest_url, query_client, fresh_topic, fresh_keyspace):
@@ -96,8 +97,8 @@ def test_synthetic_smoke_run_is_exact(start_stream_job, ingest_url, query_client
     report = replay(workload, ingest_url, str(query_client.base_url), rate=300, tags=3000, profiles=150,
                     aggregates=20)
     assert_exact(report, max_drop_ratio=MAX_DROPS)
-    stream, final = report["phases"]
-    assert stream["tags"]["accepted"] >= 0.75 * 3000
-    assert final["profiles"]["correct"] >= 100
-    if stream["tags"]["dropped"] == 0:  # a bucket with a 503'd tag is never asked about
-        assert final["aggregates"]["correct"] >= 16
+    stream, final = report.phases
+    assert stream.tags.accepted >= 0.75 * 3000
+    assert final.profiles.correct >= 100
+    if stream.tags.dropped == 0:  # a bucket with a 503'd tag is never asked about
+        assert final.aggregates.correct >= 16

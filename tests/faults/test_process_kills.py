@@ -26,6 +26,7 @@ import pytest
 
 from common.cube import BUCKET_MS
 from harness.replay.oracle import Oracle
+from harness.replay.report import RunReport
 from harness.replay.runner import Runner, RunnerConfig
 from harness.replay.workload import Workload, format_tag_time
 from tests.e2e.conftest import UvicornProcess, connector_dir, poll_until, query_client, start_stream_job  # noqa: F401
@@ -155,7 +156,7 @@ def test_every_process_killed_in_turn_loses_and_duplicates_nothing(
                                 lambda: probe.visible_after("cassandra", 240))
         await after_more_tags(TAGS_BETWEEN_KILLS)
 
-    async def run() -> dict:
+    async def run() -> tuple[RunReport, list[tuple[int, float]]]:
         config = RunnerConfig(base_url=ingest.url, query_url=query_url, progress=False, seed=55,
                               profile_every=10**12, aggregate_every=10**12, profile_probe_every_s=0,
                               bucket_probes=False, profile_age_s=30, aggregate_age_s=90)
@@ -178,9 +179,9 @@ def test_every_process_killed_in_turn_loses_and_duplicates_nothing(
           + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in recovery.items()))
 
     # 1. The log: every 204 tag exactly once; nothing twice; no 204 while the broker was dead.
-    stream, final = report["phases"]
-    print(f"stream: {stream['tags']}")
-    records = read_topic(backends.kafka_bootstrap, fresh_topic, expected=stream["tags"]["accepted"], deadline_s=60)
+    stream, final = report.phases
+    print(f"stream: {stream.tags}")
+    records = read_topic(backends.kafka_bootstrap, fresh_topic, expected=stream.tags.accepted, deadline_s=60)
     envelopes = [orjson.loads(r.value()) for r in records]
     tags_in_log = [orjson.loads(e["tag"]) for e in envelopes]
     stream_indices = Counter((e["time_ms"] - workload.start_ms) // STEP_MS
@@ -212,5 +213,5 @@ def test_every_process_killed_in_turn_loses_and_duplicates_nothing(
 
     # 3. The replay tool's own final verification (its oracle: the 204 tags) is exact too. It
     # skips the buckets and cookies of tags that got no 204 (most buckets here), which 2. covers.
-    assert final["profiles"]["wrong"] == 0 and final["aggregates"]["wrong"] == 0, final["wrong_examples"]
-    assert final["profiles"]["correct"] >= 100 and final["aggregates"]["correct"] >= 1, final
+    assert final.profiles.wrong == 0 and final.aggregates.wrong == 0, final.wrong_examples
+    assert final.profiles.correct >= 100 and final.aggregates.correct >= 1, final

@@ -49,6 +49,7 @@ from harness.local_stack.config import StackSettings
 from harness.local_stack.kafka import KafkaBroker, admin_client, partition_replicas
 from harness.local_stack.process import NotReadyError, StackError
 from harness.local_stack.stack import Stack
+from harness.replay.report import RunReport
 from harness.replay.runner import Runner, RunnerConfig
 from harness.replay.workload import Workload
 from tests.e2e.conftest import poll_until
@@ -207,7 +208,7 @@ async def sent_at_least(runner: Runner, count: int, phase: asyncio.Task, timeout
         await asyncio.sleep(0.05)
 
 
-async def stream_kill_restart(stack: Stack, broker: KafkaBroker, node: CassandraNode) -> tuple[dict, dict]:
+async def stream_kill_restart(stack: Stack, broker: KafkaBroker, node: CassandraNode) -> tuple[RunReport, dict]:
     workload = Workload(seed=11, namespace="replicated", step_ms=STEP_MS)
     config = RunnerConfig(
         base_url=stack.ingest_api.base_url, query_url=stack.query_api.base_url, progress=False, seed=11,
@@ -247,29 +248,29 @@ def test_killed_broker_and_cassandra_node_lose_nothing_and_rejoin(cluster: Clust
 
     began = time.monotonic()
     report, timings = asyncio.run(stream_kill_restart(stack, broker, node))
-    failover, rejoin, final = report["phases"]
+    failover, rejoin, final = report.phases
     print(f"\nkilled {broker.name} (a partition leader, not the active controller) and {node.name}; "
           f"stream + restart + checks took {time.monotonic() - began:.0f} s")
     for name in (broker.name, node.name):
         print(f"  {name} rejoin: " + ", ".join(f"{k} {v:.1f}" for k, v in timings[name].items()))
     for phase in (failover, rejoin):
-        print(f"  {phase['name']}: tags {phase['tags']} latency {phase['latency_ms']['user_tags']} "
-              f"profiles {phase['profiles']} aggregates {phase['aggregates']}")
-    print(f"  checks: profiles {final['profiles']} aggregates {final['aggregates']} "
-          f"exact after {final['seconds_until_exact']}")
+        print(f"  {phase.name}: tags {phase.tags} latency {phase.latency_ms.user_tags} "
+              f"profiles {phase.profiles} aggregates {phase.aggregates}")
+    print(f"  checks: profiles {final.profiles} aggregates {final.aggregates} "
+          f"exact after {final.seconds_until_exact}")
 
     for phase in (failover, rejoin):
-        tags = phase["tags"]
-        assert tags["dropped"] == 0 and tags["accepted"] == tags["sent"], (phase["name"], tags, phase["drop_examples"])
+        tags = phase.tags
+        assert tags.dropped == 0 and tags.accepted == tags.sent, (phase.name, tags, phase.drop_examples)
     for phase in (failover, rejoin, final):
         # "wrong" counts every query that did not get a 200 with the oracle's answer.
-        assert phase["profiles"]["wrong"] == 0, (phase["name"], phase["wrong_examples"])
-        assert phase["aggregates"]["wrong"] == 0, (phase["name"], phase["wrong_examples"])
+        assert phase.profiles.wrong == 0, (phase.name, phase.wrong_examples)
+        assert phase.aggregates.wrong == 0, (phase.name, phase.wrong_examples)
     # The final sweep asked the whole stream's range (one row per bucket, all 10
     # buckets) for both actions and all 8 filter subsets, plus random queries: the
     # unfiltered counts equal the number of 204s, so no tag is lost or counted twice.
-    assert final["aggregates"]["correct"] >= 2 * 8, final["aggregates"]
-    assert final["profiles"]["correct"] >= 300, final["profiles"]
+    assert final.aggregates.correct >= 2 * 8, final.aggregates
+    assert final.profiles.correct >= 300, final.profiles
 
     # Rejoined (restart_* waited for it; asked again after the stream, from another node).
     assert broker.in_sync_for(stack.settings.kafka_topic)

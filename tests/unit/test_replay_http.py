@@ -11,9 +11,15 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from harness.replay.http import (ClientConnectorError, ClientOSError, ClientResponseError, Origin,
-                         ServerDisconnectedError)
-from harness.replay.runner import Phase, Runner, RunnerConfig
+from harness.replay.http import (
+    ClientConnectorError,
+    ClientOSError,
+    ClientResponseError,
+    Origin,
+    ServerDisconnectedError,
+)
+from harness.replay.phase import Phase
+from harness.replay.runner import Runner, RunnerConfig
 from harness.replay.workload import Workload
 
 
@@ -358,10 +364,10 @@ def test_the_runner_never_resends_a_tag_but_asks_a_query_once_more():
             config = RunnerConfig(base_url=server.url, progress=False, profile_probe_every_s=0, bucket_probes=False)
             async with Runner(Workload(seed=3), config) as runner:
                 phase = Phase("p", None, 0)
-                tag = runner._tag_head + b"2\r\n\r\n{}"
-                status, body = await runner._request("user_tags", runner._tag_origin, tag, phase)
-                query = runner._query_bytes("POST", "/aggregates?x=1", b'{"rows":[]}')
-                answer_status, answer = await runner._request("aggregates", runner._query_origin, query, phase)
+                transport = runner.transport
+                status, body = await transport.request("user_tags", transport.tag_request(b"{}"), phase)
+                query = transport.query_request("POST", "/aggregates?x=1", b'{"rows":[]}')
+                answer_status, answer = await transport.request("aggregates", query, phase)
             tag_posts = sum(r.target == b"/user_tags" for r in server.requests)
             return status, body, answer_status, answer, tag_posts, phase
 
@@ -387,5 +393,5 @@ def test_the_runner_counts_a_timed_out_tag_as_dropped():
                 return report, runner.acknowledged
 
     report, acknowledged = run(go())
-    assert report["tags"]["dropped"] == 3 and report["tags"]["drop_reasons"] == {"TimeoutError": 3}
-    assert report["errors"]["user_tags"] == 3 and acknowledged == []
+    assert report.tags.dropped == 3 and report.tags.drop_reasons == {"TimeoutError": 3}
+    assert report.errors.user_tags == 3 and acknowledged == []

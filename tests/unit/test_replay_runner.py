@@ -11,7 +11,8 @@ from urllib.parse import unquote
 import orjson
 from aiohttp import web
 
-from common.time_range import parse_time_range
+from common.timestamps import parse_time_range
+from harness.replay.report import Percentiles, PhaseReport, RunReport
 from harness.replay.runner import Runner, RunnerConfig
 from harness.replay.stats import percentile, summary
 from harness.replay.workload import Workload
@@ -93,7 +94,7 @@ def fast_config(url: str, **changes) -> RunnerConfig:
     return RunnerConfig(**values)
 
 
-async def run(fake: FakePlatform, phases, verify: bool = False, **config) -> dict:
+async def run(fake: FakePlatform, phases, verify: bool = False, **config) -> RunReport:
     server, url = await serve(fake)
     try:
         async with Runner(small_workload(), fast_config(url, **config)) as runner:
@@ -109,42 +110,47 @@ async def run(fake: FakePlatform, phases, verify: bool = False, **config) -> dic
 def test_an_exact_platform_scores_everything_exact():
     fake = FakePlatform()
     report = asyncio.run(run(fake, [(800, 1600), (1600, 1600)], verify=True))
-    total = report["total"]
-    assert total["tags"] == {**total["tags"], "sent": 3200, "accepted": 3200, "dropped": 0}
-    assert total["profiles"]["wrong"] == 0 and total["aggregates"]["wrong"] == 0
-    assert total["profiles"]["correct"] > 100 and total["aggregates"]["correct"] > 10
-    assert total["exact_pct"] == 100.0
+    total = report.total
+    assert (total.tags.sent, total.tags.accepted, total.tags.dropped) == (3200, 3200, 0), total.drop_examples
+    assert total.profiles.wrong == 0 and total.aggregates.wrong == 0
+    assert total.profiles.correct > 100 and total.aggregates.correct > 10
+    assert total.exact_pct == 100.0
     assert fake.debug_bodies > 100  # the expected answers went along
-    assert [p["name"] for p in report["phases"]] == ["phase-1", "phase-2", "verify"]
+    assert [p.name for p in report.phases] == ["phase-1", "phase-2", "verify"]
     # One stream across phases: the second phase went on where the first stopped.
-    assert report["oracle"]["tags"] == 3200
-    first = report["phases"][0]
-    assert first["freshness_s"]["profile"]["count"] >= 5
-    assert first["freshness_s"]["bucket"]["count"] >= 1
-    assert report["phases"][2]["aggregates"]["correct"] >= 16  # every bucket x action x filter subset
+    assert report.oracle.tags == 3200
+    first = report.phases[0]
+    assert first.freshness_s.profile.count >= 5
+    assert first.freshness_s.bucket.count >= 1
+    final = report.phases[2]
+    assert final.aggregates.correct >= 16  # every bucket x action x filter subset
+    assert final.queries is not None and final.exact_at_first_try is not None
+    # The JSON form reads back as the same report.
+    assert RunReport.from_dict(report.to_dict()) == report
+    assert "aborted" not in report.to_dict()["phases"][0] and "queries" in report.to_dict()["phases"][2]
 
 
 def test_drops_are_counted_and_never_asked_about():
     fake = FakePlatform(reject_every=1700)  # tags 1700 and 3400: buckets 1 and 2 of 0-3 are tainted
     report = asyncio.run(run(fake, [(2000, 4800)], verify=True))
-    total = report["total"]
-    assert total["tags"]["dropped"] == 2
-    assert total["tags"]["drop_reasons"] == {"503": 2}
-    assert total["drop_examples"][0]["status"] == 503
+    total = report.total
+    assert total.tags.dropped == 2
+    assert total.tags.drop_reasons == {"503": 2}
+    assert total.drop_examples[0].status == 503
     # The dropped tags were stored all the same; their cookies and buckets are
     # not asked about, so nothing is wrong, and the rest is still checked.
-    assert total["profiles"]["wrong"] == 0 and total["aggregates"]["wrong"] == 0
-    assert total["profiles"]["correct"] > 50 and total["aggregates"]["correct"] > 5
+    assert total.profiles.wrong == 0 and total.aggregates.wrong == 0
+    assert total.profiles.correct > 50 and total.aggregates.correct > 5
 
 
 def test_wrong_answers_are_caught_with_examples():
     fake = FakePlatform(wrong_counts=True)
     report = asyncio.run(run(fake, [(1000, 2400)], verify=True))
-    total = report["total"]
-    assert total["aggregates"]["wrong"] > 0
-    example = total["wrong_examples"][0]
-    assert example["url"].startswith("/aggregates?") and example["status"] == 200
-    assert example["expected"] != example["got"]
+    total = report.total
+    assert total.aggregates.wrong > 0
+    example = total.wrong_examples[0]
+    assert example.url.startswith("/aggregates?") and example.status == 200
+    assert example.expected != example.got
 
 
 def test_late_visibility_is_not_wrong_and_shows_as_freshness():
@@ -152,10 +158,10 @@ def test_late_visibility_is_not_wrong_and_shows_as_freshness():
     wrong, and the profile freshness probes measure about that delay."""
     fake = FakePlatform(visible_after_s=0.15)
     report = asyncio.run(run(fake, [(800, 1600)]))
-    phase = report["phases"][0]
-    assert phase["profiles"]["wrong"] == 0 and phase["aggregates"]["wrong"] == 0
-    fresh = phase["freshness_s"]["profile"]
-    assert fresh["count"] >= 5 and 0.12 <= fresh["p50"] <= 1.0, fresh
+    phase = report.phases[0]
+    assert phase.profiles.wrong == 0 and phase.aggregates.wrong == 0
+    fresh = phase.freshness_s.profile
+    assert fresh.count >= 5 and fresh.p50 is not None and 0.12 <= fresh.p50 <= 1.0, fresh
 
 
 def test_open_loop_schedule_keeps_the_clock_and_measures_the_backlog():
@@ -164,10 +170,11 @@ def test_open_loop_schedule_keeps_the_clock_and_measures_the_backlog():
     client, the schedule lag grows, and the achieved rate shows the limit."""
     fake = FakePlatform(tag_delay_s=0.02)
     report = asyncio.run(run(fake, [(400, 400)], tag_concurrency=4, profile_probe_every_s=0, bucket_probes=False))
-    phase = report["phases"][0]
-    assert phase["client"]["tag_queue_max"] > 50
-    assert phase["client"]["schedule_lag_ms"]["max"] > 300
-    assert phase["tags"]["achieved_rate"] < 300
+    phase = report.phases[0]
+    assert phase.client.tag_queue_max > 50
+    lag = phase.client.schedule_lag_ms.max
+    assert lag is not None and lag > 300
+    assert phase.tags.achieved_rate < 300
 
 
 def test_the_schedule_is_never_ahead_of_the_clock():
@@ -175,14 +182,14 @@ def test_the_schedule_is_never_ahead_of_the_clock():
     started = time.monotonic()
     report = asyncio.run(run(fake, [(500, 500)], profile_probe_every_s=0, bucket_probes=False))
     assert time.monotonic() - started >= 0.99 * (499 / 500)
-    assert report["phases"][0]["tags"]["accepted"] == 500
+    assert report.phases[0].tags.accepted == 500
 
 
 def test_percentiles_are_nearest_rank():
     values = list(range(1, 101))
     assert percentile(values, 0.5) == 50 and percentile(values, 0.99) == 99 and percentile(values, 1.0) == 100
-    assert summary([]) == {"count": 0, "p50": None, "p95": None, "p99": None, "max": None}
-    assert summary([3.0, 1.0, 2.0])["p50"] == 2.0
+    assert summary([]) == Percentiles(count=0, p50=None, p95=None, p99=None, max=None)
+    assert summary([3.0, 1.0, 2.0]).p50 == 2.0
 
 
 def test_profile_queries_vary_limits_and_ranges():
@@ -207,7 +214,7 @@ def test_profile_queries_vary_limits_and_ranges():
 def test_a_phase_stops_early_when_the_client_backlog_grows_too_long():
     fake = FakePlatform(tag_delay_s=0.02)
 
-    async def go():
+    async def go() -> PhaseReport:
         server, url = await serve(fake)
         try:
             async with Runner(small_workload(), fast_config(url, tag_concurrency=2, profile_probe_every_s=0,
@@ -218,6 +225,6 @@ def test_a_phase_stops_early_when_the_client_backlog_grows_too_long():
 
     started = time.monotonic()
     phase = asyncio.run(go())
-    assert "client backlog" in phase["aborted"]
-    assert phase["tags"]["sent"] < 1000 and phase["tags"]["accepted"] == phase["tags"]["sent"]
+    assert phase.aborted is not None and "client backlog" in phase.aborted
+    assert phase.tags.sent < 1000 and phase.tags.accepted == phase.tags.sent
     assert time.monotonic() - started < 8

@@ -33,9 +33,10 @@ def main() -> None:
     producer = Producer({"bootstrap.servers": s.kafka_bootstrap_servers, "acks": "all", "enable.idempotence": True})
     started = time.monotonic()
     # Event time advances as fast as wall time: 1 ms per tag at 1,000 tags/s.
-    workload = Workload(seed=args.seed, step_ms=round(1000 / args.rate), start_ms=1_700_000_000_000 + args.seed * 86_400_000)
+    workload = Workload(seed=args.seed, step_ms=round(1000 / args.rate),
+                        start_ms=1_700_000_000_000 + args.seed * 86_400_000)
     last_bucket = {"VIEW": 0, "BUY": 0}
-    last_tag = None
+    last_tag: UserTag | None = None
     for i, tag in enumerate(workload.tags(args.tags)):
         accepted = UserTag.model_validate(tag)
         key, value = accepted.kafka_record()
@@ -46,6 +47,8 @@ def main() -> None:
         if lag > 0:
             time.sleep(lag)
     producer.flush()
+    if last_tag is None:
+        raise SystemExit("no tags sent (--tags 0)")
     sent_s = time.monotonic() - started
     acked_at = time.monotonic()
     # Freshness: the last tag visible in its profile; the last bucket's total final.
@@ -69,7 +72,8 @@ def main() -> None:
                 bucket_s = time.monotonic() - acked_at
             time.sleep(0.2)
     # Wait until the write counters stop moving (the job has caught up).
-    last, stable_since = None, time.monotonic()
+    last: dict[str, int] = {}
+    stable_since = time.monotonic()
     while time.monotonic() - stable_since < 5:
         now = stack.cassandra.table_write_counts(s.cassandra_keyspace)
         if now != last:

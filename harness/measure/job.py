@@ -42,7 +42,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from common.cube import bucket_of
 from common.tag import UserTag
-from harness.local_stack import artifacts, schema
+from cql import apply as schema
+from harness.local_stack import artifacts
 from harness.local_stack.stack import Stack
 from harness.replay.workload import Workload
 

@@ -28,7 +28,7 @@ from harness.replay.rees46 import Rees46Source
 from harness.replay.report import RunReport
 from harness.replay.runner import Runner, RunnerConfig
 from harness.replay.workload import Workload
-from tests.e2e.conftest import uvicorn_service
+from tests.e2e.conftest import api_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -44,7 +44,7 @@ MAX_DROPS = 0.25
 def ingest_url(backends, fresh_topic, tmp_path) -> Iterator[str]:
     """The ingest API as a real uvicorn process on the test topic."""
     env = {"KAFKA_BOOTSTRAP_SERVERS": backends.kafka_bootstrap, "KAFKA_TOPIC": fresh_topic}
-    with uvicorn_service("ingest_api.app:create_app", env, tmp_path / "ingest-api.log") as url:
+    with api_service("ingest_api", env, tmp_path / "ingest-api.log") as url:
         yield url
 
 

@@ -29,7 +29,7 @@ from harness.replay.oracle import Oracle
 from harness.replay.report import RunReport
 from harness.replay.runner import Runner, RunnerConfig
 from harness.replay.workload import Workload, format_tag_time
-from tests.e2e.conftest import UvicornProcess, connector_dir, poll_until, query_client, start_stream_job  # noqa: F401
+from tests.e2e.conftest import ApiProcess, connector_dir, poll_until, query_client, start_stream_job  # noqa: F401
 from tests.e2e.test_pipeline import aggregate_answers_match, profile_answers_match, range_param
 from tests.integration.test_ingest_kafka import read_topic
 
@@ -101,7 +101,7 @@ def test_every_process_killed_in_turn_loses_and_duplicates_nothing(
     checkpoints = tmp_path / "checkpoints"
     job_env = {"FLINK_CHECKPOINT_INTERVAL_MS": "1000"}
     job = start_stream_job(fresh_topic, fresh_keyspace, checkpoint_dir=checkpoints, **job_env)
-    ingest = UvicornProcess("ingest_api.app:create_app",
+    ingest = ApiProcess("ingest_api",
                             {"KAFKA_BOOTSTRAP_SERVERS": backends.kafka_bootstrap, "KAFKA_TOPIC": fresh_topic},
                             tmp_path / "ingest-api.log")
     ingest.start()

@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 import time
 import urllib.request
@@ -53,6 +52,7 @@ from harness.replay.report import RunReport
 from harness.replay.runner import Runner, RunnerConfig
 from harness.replay.workload import Workload
 from tests.e2e.conftest import poll_until
+from tests.settings import TestSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 log = logging.getLogger(__name__)
@@ -63,8 +63,8 @@ REPO = Path(__file__).resolve().parents[2]
 # ephemeral range (32768-60999), where a random listener of another test
 # (free_port) once held this cluster's CQL port at start; nodes 2 and 3 listen
 # on 127.0.0.2 and 127.0.0.3.
-PORT_SHIFT = int(os.environ.get("ALLEZON_REPLICATED_TEST_PORT_SHIFT", "21000"))
-RUN_DIR = Path(os.environ.get("ALLEZON_REPLICATED_TEST_RUN_DIR", str(REPO / ".run-repl-test")))
+PORT_SHIFT = TestSettings().replicated_test_port_shift
+RUN_DIR = TestSettings().replicated_test_run_dir
 
 RATE = 100  # tags/s: six JVMs, the job and the APIs share 2 cores with other test sessions
 FAILOVER_TAGS = 6_000  # 60 s: the broker is killed after a quarter, the Cassandra node after half
@@ -130,9 +130,9 @@ def assert_replicated_setup(stack: Stack) -> None:
 
 
 def flink_job_parallelism(rest_url: str) -> int:
-    with urllib.request.urlopen(f"{rest_url}/jobs/overview", timeout=5) as response:  # noqa: S310 - local
+    with urllib.request.urlopen(f"{rest_url}/jobs/overview", timeout=5) as response:
         job_id = next(j["jid"] for j in json.load(response)["jobs"] if j["state"] == "RUNNING")
-    with urllib.request.urlopen(f"{rest_url}/jobs/{job_id}", timeout=5) as response:  # noqa: S310 - local
+    with urllib.request.urlopen(f"{rest_url}/jobs/{job_id}", timeout=5) as response:
         return max(vertex["parallelism"] for vertex in json.load(response)["vertices"])
 
 
@@ -169,7 +169,8 @@ def leader_not_controller(stack: Stack) -> KafkaBroker:
     controller = active_controller_id(stack)
     partitions = partition_replicas(stack.settings.kafka_bootstrap_servers, stack.settings.kafka_topic)
     leaders = [leader for _, (leader, _) in sorted(partitions.items()) if leader != controller]
-    victim = leaders[0] if leaders else next(b.node.node_id for b in stack.kafka_brokers if b.node.node_id != controller)
+    others = (b.node.node_id for b in stack.kafka_brokers if b.node.node_id != controller)
+    victim = leaders[0] if leaders else next(others)
     log.info("active controller %s, partition leaders %s: killing broker %d", controller, partitions, victim)
     return next(b for b in stack.kafka_brokers if b.node.node_id == victim)
 

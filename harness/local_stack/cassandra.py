@@ -14,10 +14,10 @@ import socket
 import subprocess
 from pathlib import Path
 
+from cql.apply import connect
 from harness.local_stack import artifacts
 from harness.local_stack.config import CassandraNodeSpec, StackSettings
 from harness.local_stack.process import Component, ManagedProcess, StackError
-from cql.apply import connect
 
 log = logging.getLogger(__name__)
 

@@ -288,7 +288,7 @@ class ManagedProcess:
                 if check():
                     return
                 last_error = None
-            except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+            except Exception as exc:
                 last_error = exc
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -379,7 +379,7 @@ class Component:
             return False
         try:
             return bool(self.ready())
-        except Exception:  # noqa: BLE001
+        except Exception:
             return False
 
     def stop(self, timeout: float | None = None) -> bool:

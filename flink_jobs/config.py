@@ -2,6 +2,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from common.limits import PROFILE_CAP
 from common.settings import CassandraSettings, KafkaSettings, LoggingSettings
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -29,7 +30,7 @@ class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
     # The job restores in CLAIM mode (the changelog backend needs it): it owns
     # the snapshot and may delete it once subsumed, so pass a copy of a savepoint you keep.
     flink_restore_from: str = ""
-    # Heap state: Python keyed state on RocksDB measured ~20x slower here (see docs/STREAM_JOB.md).
+    # Heap state by default; rocksdb is for state larger than memory (docs/DESIGN.md, "State backend").
     flink_state_backend: str = Field(default="hashmap", pattern="^(rocksdb|hashmap)$")
     # Incremental checkpoints of the heap state: each checkpoint uploads only the
     # state changes since the last one (a full copy every FLINK_MATERIALIZE_INTERVAL_MS).
@@ -44,11 +45,11 @@ class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
     # a later tag for it would then restart its total. Must cover how long
     # (in wall time) late tags of a bucket can still arrive. See docs/DESIGN.md.
     cube_state_ttl_ms: int = Field(default=26 * 3600 * 1000, ge=60_000)
-    # Newest tags per cookie and action kept in Cassandra (SPEC: at least 200).
-    profile_cap: int = Field(default=200, ge=200)
+    # Newest tags per cookie and action kept in Cassandra (SPEC: at least PROFILE_CAP).
+    profile_cap: int = Field(default=PROFILE_CAP, ge=PROFILE_CAP)
     # Extra rows tolerated before a trim, so trims are rare range deletes.
     profile_trim_slack: int = Field(default=50, ge=1)
-    # The Cassandra sinks (Java, flink_jobs/java/): rows wait at most
+    # The Cassandra sinks (Java, flink_jobs/cassandra_sinks/): rows wait at most
     # writer_flush_ms, then go out in unlogged batches of writer_batch_rows rows
     # and about writer_batch_bytes (under Cassandra's batch_size_fail_threshold,
     # 50 KiB; profile rows carry the tag JSON), at most writer_concurrency
@@ -58,7 +59,6 @@ class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
     writer_batch_rows: int = Field(default=500, ge=1, le=1000)
     writer_batch_bytes: int = Field(default=32 * 1024, ge=1024, le=48 * 1024)
     writer_request_timeout_ms: int = Field(default=10_000, ge=100)
-    # A prebuilt jar of the sinks (the Docker image); unset: built from source
-    # with javac into flink_sinks_build_dir on first start (flink_jobs/java_sinks.py).
+    # The sinks' jar (`mvn package` in flink_jobs/cassandra_sinks/): the local
+    # stack builds it and the Docker image ships it. The job needs it.
     flink_sinks_jar: Path | None = None
-    flink_sinks_build_dir: Path = _REPO / ".cache" / "artifacts" / "flink-sinks"

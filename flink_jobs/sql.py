@@ -10,9 +10,10 @@ pre-aggregation (`cube_table_config`):
   about one batch after its last tag, with no watermark to wait for;
 - a late tag simply updates its bucket's cell (a corrected absolute figure,
   never a second row), however late, while the cell is in state.
-Measured against the previous design (eight legacy TUMBLE windows with early
-and late firing and 24 h allowed lateness) in docs/BENCHMARKS.md: that one's
-per-window state and timers made checkpoints grow with every cell held.
+docs/BENCHMARKS.md compares this with windowed aggregation.
+
+The Java sinks read the rows of `cube_query` and `tag_rows_query` by column
+name: CUBE_COLUMNS and PROFILE_COLUMNS here, allezon.sinks.Columns there.
 """
 
 from __future__ import annotations
@@ -24,6 +25,25 @@ SOURCE_TABLE = "user_tags"
 # The source's rows as one DataStream, registered back as a view for the cube,
 # so that the job reads (and parses) the topic once (user_tags_job.build).
 TAG_ROWS_VIEW = "tag_rows"
+
+# Columns the sinks read (allezon.sinks.Columns names the same).
+ACTION = "action"
+BUCKET_MS = "bucket_ms"
+DIMS = "dims"
+COUNT = "cnt"
+SUM_PRICE = "sum_price"
+COOKIE = "cookie"
+TIME_MS = "time_ms"
+KAFKA_PARTITION = "kafka_partition"
+KAFKA_OFFSET = "kafka_offset"
+TAG = "tag"
+DIMENSION_COLUMNS = tuple(name for name, _ in DIMENSIONS)  # origin, brand_id, category_id
+# A cube row (allezon.sinks.CubeSink).
+CUBE_COLUMNS = (BUCKET_MS, ACTION, DIMS, *DIMENSION_COLUMNS, COUNT, SUM_PRICE)
+# A profile row (allezon.sinks.ProfileSink).
+PROFILE_COLUMNS = (COOKIE, ACTION, TIME_MS, KAFKA_PARTITION, KAFKA_OFFSET, TAG)
+# What the cube reads from the tag rows besides ACTION.
+CUBE_INPUT_COLUMNS = (*DIMENSION_COLUMNS, "price", BUCKET_MS)
 
 
 def source_columns(s: JobSettings, position_columns: str) -> str:
@@ -41,7 +61,8 @@ def source_columns(s: JobSettings, position_columns: str) -> str:
   bucket_ms AS time_ms - MOD(MOD(time_ms, 60000) + 60000, 60000)"""
 
 
-KAFKA_POSITION = "kafka_partition INT METADATA FROM 'partition' VIRTUAL,\n  kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL"
+KAFKA_POSITION = (f"{KAFKA_PARTITION} INT METADATA FROM 'partition' VIRTUAL,\n"
+                  f"  {KAFKA_OFFSET} BIGINT METADATA FROM 'offset' VIRTUAL")
 
 
 def source_ddl(s: JobSettings, startup_mode: str) -> str:
@@ -64,26 +85,27 @@ CREATE TABLE {SOURCE_TABLE} ({source_columns(s, KAFKA_POSITION)}
 
 
 def cube_query(s: JobSettings, source: str = SOURCE_TABLE) -> str:
-    """The cube, one grouping set per dims mask: (bucket_ms, action, dims, origin, brand_id, category_id, cnt, sum_price).
+    """The cube, one grouping set per dims mask; its columns are CUBE_COLUMNS.
 
     `dims` is the mask of the dimensions a row is grouped by (GROUPING(x) is 1
-    when x is rolled up); a rolled-up dimension is stored as ''. Tags more than
-    the retention behind the watermark are dropped (SPEC: they may be).
+    when x is rolled up); a rolled-up dimension is stored as ''. No tag is
+    dropped for lateness; a cell leaves the state once untouched for
+    CUBE_STATE_TTL_MS (`cube_table_config`), and a later tag of it then
+    starts its total anew.
     """
     present = " + ".join(f"(1 - GROUPING({name})) * {bit}" for name, bit in DIMENSIONS)
-    cols = ", ".join(f"COALESCE({name}, '') AS {name}" for name, _ in DIMENSIONS)
-    names = ", ".join(name for name, _ in DIMENSIONS)
+    cols = ", ".join(f"COALESCE({name}, '') AS {name}" for name in DIMENSION_COLUMNS)
+    names = ", ".join(DIMENSION_COLUMNS)
     return f"""
-SELECT bucket_ms, action, CAST({present} AS TINYINT) AS dims, {cols},
-       COUNT(*) AS cnt, SUM(CAST(price AS BIGINT)) AS sum_price
+SELECT {BUCKET_MS}, {ACTION}, CAST({present} AS TINYINT) AS {DIMS}, {cols},
+       COUNT(*) AS {COUNT}, SUM(CAST(price AS BIGINT)) AS {SUM_PRICE}
 FROM {source}
-GROUP BY bucket_ms, action, CUBE({names})"""
+GROUP BY {BUCKET_MS}, {ACTION}, CUBE({names})"""
 
 
 def tag_rows_query() -> str:
-    """Every tag; the first six columns are the profile row (allezon.sinks.ProfileSink), the rest feed the cube."""
-    return (f"SELECT cookie, action, time_ms, kafka_partition, kafka_offset, tag, "
-            f"origin, brand_id, category_id, price, bucket_ms FROM {SOURCE_TABLE}")
+    """Every tag: the profile row (PROFILE_COLUMNS) and what the cube reads (CUBE_INPUT_COLUMNS)."""
+    return f"SELECT {', '.join((*PROFILE_COLUMNS, *CUBE_INPUT_COLUMNS))} FROM {SOURCE_TABLE}"
 
 
 def cube_table_config(s: JobSettings) -> dict[str, str]:

@@ -1,9 +1,10 @@
 """The stream job: Kafka `user_tags` -> Cassandra profiles and aggregate cube.
 
 Run: `.venv-flink/bin/python -m flink_jobs.user_tags_job` (PyFlink's local
-cluster; `make up` does this). Source and cube are Flink SQL (sql.py); the
-Cassandra sinks are Java (java_sinks.py builds and attaches them), so no
-record enters Python: this module only builds the graph.
+cluster; `make up` does this, harness/local_stack/services.py has its argv
+and environment). Source and cube are Flink SQL (sql.py); the Cassandra sinks
+are Java (flink_jobs/cassandra_sinks/, attached by sinks.py), so no record
+enters Python: this module only builds the graph.
 
 Exactly-once effect: checkpoints hold the Kafka offsets and the cube state, a
 checkpoint completes only once the sinks had every earlier row acknowledged by
@@ -18,12 +19,16 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common.logging import configure_logging
 from flink_jobs.config import JobSettings
 
+if TYPE_CHECKING:
+    from pyflink.common import Configuration
+    from pyflink.datastream import StreamExecutionEnvironment
+
 log = logging.getLogger("flink_jobs.user_tags_job")
-_REPO = Path(__file__).resolve().parent.parent
 
 # Bump when a change makes old checkpoints unrestorable (operators added,
 # removed or changed state). Checkpoints live under FLINK_CHECKPOINT_DIR/
@@ -45,15 +50,16 @@ def newest_checkpoint(checkpoint_dir: Path) -> Path | None:
 
 def job_jars(s: JobSettings) -> list[Path]:
     """The connector jars (Kafka, the Cassandra driver) and the sinks' jar."""
-    from flink_jobs.java_sinks import sinks_jar
-
     jars = sorted(s.flink_connector_dir.glob("*.jar"))
     if not jars:
         raise SystemExit(f"no connector jars in {s.flink_connector_dir}; run `make up` (it resolves them)")
-    return [*jars, sinks_jar(s)]
+    if s.flink_sinks_jar is None or not s.flink_sinks_jar.is_file():
+        raise SystemExit(f"FLINK_SINKS_JAR={s.flink_sinks_jar} is not a file: the job needs the Cassandra sinks' jar "
+                         "(`mvn package` in flink_jobs/cassandra_sinks/; `make up` builds it)")
+    return [*jars, s.flink_sinks_jar]
 
 
-def flink_configuration(s: JobSettings, restore_from: Path | str | None):
+def flink_configuration(s: JobSettings, restore_from: Path | str | None) -> Configuration:
     from pyflink.common import Configuration
 
     jars = job_jars(s)
@@ -90,21 +96,21 @@ def flink_configuration(s: JobSettings, restore_from: Path | str | None):
         settings["execution.state-recovery.path"] = str(restore_from)
         # CLAIM: the job owns the checkpoint it restores. The default NO_CLAIM
         # demands a full first snapshot, which the changelog backend cannot
-        # take: every checkpoint after a restore failed and the job restarted
-        # in a loop (found by tests/faults/test_process_kills.py).
+        # take: every checkpoint after a restore would fail and the job restart
+        # in a loop (tests/faults/test_process_kills.py covers it).
         settings["execution.state-recovery.claim-mode"] = "CLAIM"
     for key, value in settings.items():
         c.set_string(key, value)
     return c
 
 
-def build(s: JobSettings, restore_from: Path | str | None):
+def build(s: JobSettings, restore_from: Path | str | None) -> StreamExecutionEnvironment:
     """The job graph, ready for `env.execute()`."""
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import StreamTableEnvironment
     from pyflink.util.java_utils import add_jars_to_context_class_loader
 
-    from flink_jobs import java_sinks, sql
+    from flink_jobs import sinks, sql
 
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(s, restore_from))
     t_env = StreamTableEnvironment.create(env)
@@ -119,7 +125,7 @@ def build(s: JobSettings, restore_from: Path | str | None):
     tag_rows = t_env.to_data_stream(t_env.sql_query(sql.tag_rows_query()))
     t_env.create_temporary_view(sql.TAG_ROWS_VIEW, t_env.from_data_stream(tag_rows))
     cube = t_env.to_changelog_stream(t_env.sql_query(sql.cube_query(s, sql.TAG_ROWS_VIEW)))
-    java_sinks.attach(cube, tag_rows, s)
+    sinks.attach(cube, tag_rows, s)
     return env
 
 

@@ -10,6 +10,11 @@ The result is reused without running Maven when
   * the jars in lib/ are exactly those of <component>/manifest.sha256, with
     those hashes (verified on every reuse; a mismatch triggers a re-copy).
 A file lock serialises concurrent resolutions (`make up` beside pytest).
+
+`build_sinks()` builds the stream job's Cassandra sinks (the Maven module
+flink_jobs/cassandra_sinks/) with `mvn package` into
+<cache>/artifacts/flink-sinks/allezon-sinks-<digest>.jar, the digest covering
+the module's pom and main sources: a jar is built once per version of them.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness.local_stack.config import StackSettings
+from harness.local_stack.config import REPO_ROOT, StackSettings
 from harness.local_stack.process import StackError, tail_file
 
 log = logging.getLogger(__name__)
@@ -33,6 +38,7 @@ log = logging.getLogger(__name__)
 POM_DIR = Path(__file__).resolve().parent / "maven"
 MANIFEST = "manifest.sha256"
 POM_MARKER = "pom.sha256"
+SINKS_MODULE = Path("flink_jobs") / "cassandra_sinks"
 
 
 def components() -> list[str]:
@@ -87,32 +93,29 @@ def verify(component_dir: Path) -> list[str]:
     return problems
 
 
-def _run_maven(component: str, pom: Path, out_lib: Path, maven_repo: Path, log_file: Path) -> None:
+def _mvn(component: str, work: Path, goals: list[str], maven_repo: Path, log_file: Path) -> None:
+    """Run Maven on the pom in `work`; StackError with the log's tail if it fails."""
     mvn = shutil.which("mvn")
     if mvn is None:
         raise StackError("mvn (Apache Maven) not found on PATH; install it (Debian: apt-get install maven)")
     maven_repo.mkdir(parents=True, exist_ok=True)
-    # Maven works on a copy of the pom, so that nothing (target/) lands in the source tree.
-    with tempfile.TemporaryDirectory(prefix=f"mvn-{component}-") as work:
-        shutil.copyfile(pom, Path(work) / "pom.xml")
-        argv = [
-            mvn,
-            "-B",
-            "-q",
-            "-C",
-            "-Dstyle.color=never",
-            f"-Dmaven.repo.local={maven_repo}",
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={out_lib}",
-        ]
-        log.info("%s: resolving jars with Maven (repo %s)", component, maven_repo)
-        with log_file.open("wb") as out:
-            result = subprocess.run(argv, cwd=work, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    argv = [mvn, "-B", "-q", "-C", "-Dstyle.color=never", f"-Dmaven.repo.local={maven_repo}", *goals]
+    with log_file.open("wb") as out:
+        result = subprocess.run(argv, cwd=work, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     if result.returncode != 0:
         raise StackError(
             f"{component}: Maven failed with exit code {result.returncode}; "
             f"log {log_file}:\n{tail_file(log_file, 40)}"
         )
+
+
+def _run_maven(component: str, pom: Path, out_lib: Path, maven_repo: Path, log_file: Path) -> None:
+    # Maven works on a copy of the pom, so that nothing (target/) lands in the source tree.
+    with tempfile.TemporaryDirectory(prefix=f"mvn-{component}-") as work:
+        shutil.copyfile(pom, Path(work) / "pom.xml")
+        log.info("%s: resolving jars with Maven (repo %s)", component, maven_repo)
+        _mvn(component, Path(work), ["dependency:copy-dependencies", f"-DoutputDirectory={out_lib}"],
+             maven_repo, log_file)
 
 
 def resolve(component: str, settings: StackSettings | None = None) -> Path:
@@ -146,6 +149,45 @@ def resolve(component: str, settings: StackSettings | None = None) -> Path:
         count = sum(1 for _ in (target / "lib").iterdir())
         log.info("%s: %d jars ready in %s", component, count, target / "lib")
         return target / "lib"
+
+
+def _sinks_sources(module: Path) -> list[Path]:
+    return [module / "pom.xml", *sorted(p for p in (module / "src" / "main").rglob("*") if p.is_file())]
+
+
+def sinks_jar_path(settings: StackSettings, repo: Path = REPO_ROOT) -> Path:
+    """Where build_sinks() puts the jar of `repo`'s sinks (without building anything)."""
+    module = repo / SINKS_MODULE
+    digest = hashlib.sha256()
+    for path in _sinks_sources(module):
+        digest.update(path.relative_to(module).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return settings.cache_dir / "artifacts" / "flink-sinks" / f"allezon-sinks-{digest.hexdigest()[:16]}.jar"
+
+
+def build_sinks(settings: StackSettings, repo: Path = REPO_ROOT) -> Path:
+    """The jar of the stream job's Cassandra sinks, built with `mvn package` if this version is not cached."""
+    jar = sinks_jar_path(settings, repo)
+    with _locked(jar.parent / ".lock"):
+        if jar.is_file():
+            return jar
+        # Maven builds a copy of the module, so that nothing (target/) lands in the source tree.
+        with tempfile.TemporaryDirectory(prefix="mvn-flink-sinks-") as work:
+            module = repo / SINKS_MODULE
+            for path in _sinks_sources(module):
+                copy = Path(work) / path.relative_to(module)
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, copy)
+            log.info("flink-sinks: building %s with Maven (repo %s)", jar.name, settings.maven_repo_dir)
+            _mvn("flink-sinks", Path(work), ["-DskipTests", "package"], settings.maven_repo_dir,
+                 jar.parent / "maven.log")
+            built = sorted((Path(work) / "target").glob("*.jar"))
+            if len(built) != 1:
+                raise StackError(f"flink-sinks: expected one jar in target/, Maven built {built}")
+            staging = jar.with_suffix(f".staging-{os.getpid()}")
+            shutil.copyfile(built[0], staging)
+            staging.rename(jar)
+        log.info("flink-sinks: %s ready", jar)
+        return jar
 
 
 def lib_dir(component: str, settings: StackSettings) -> Path:

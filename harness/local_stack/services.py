@@ -14,6 +14,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.local_stack.config import REPO_ROOT, StackSettings
@@ -125,32 +126,69 @@ def flink_job_running(rest_url: str, timeout: float = 2.0) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class JobLaunch:
+    """How to start the stream job: argv, working directory and the environment it needs."""
+
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+
+
+def stream_job_launch(
+    *,
+    connector_dir: Path,
+    sinks_jar: Path | None,
+    checkpoint_dir: Path,
+    rest_port: int,
+    parallelism: int | None = None,
+    repo: Path = REPO_ROOT,
+) -> JobLaunch:
+    """The stream job on PyFlink's local cluster, from `repo` in its own virtualenv.
+
+    The one definition of the job's launch (the local stack, the e2e tests and
+    harness.measure.job use it). `env` holds the job's own variables; the
+    caller adds where Kafka and Cassandra are, and any other setting.
+    sinks_jar=None leaves FLINK_SINKS_JAR unset (for a checkout that builds its own).
+    """
+    env = {
+        "PYTHONUNBUFFERED": "1",
+        "FLINK_CONNECTOR_DIR": str(connector_dir),
+        "FLINK_CHECKPOINT_DIR": str(checkpoint_dir),
+        "FLINK_REST_PORT": str(rest_port),
+        **({"FLINK_SINKS_JAR": str(sinks_jar)} if sinks_jar is not None else {}),
+        **({"FLINK_PARALLELISM": str(parallelism)} if parallelism else {}),
+    }
+    return JobLaunch([str(repo / ".venv-flink" / "bin" / "python"), "-m", "flink_jobs.user_tags_job"], repo, env)
+
+
 def flink_job(settings: StackSettings) -> Service | None:
-    """The stream job on PyFlink's local cluster, in its own virtualenv.
+    """The stream job of the local stack (stream_job_launch).
 
     Checkpoints live in the run dir; the job restores the newest one when it
-    starts, so `make up` after a crash resumes from its last checkpoint.
+    starts, so `make up` after a crash resumes from its last checkpoint. The
+    stack resolves the connector jars and builds the sinks' jar before it
+    starts the job.
     """
     if not settings.flink_job_enabled:
         return None
     from harness.local_stack import artifacts
 
-    python = REPO_ROOT / ".venv-flink" / "bin" / "python"
     rest_url = f"http://{settings.host}:{settings.flink_rest_port}"
-    env = {
-        **settings.service_env(),
-        "PYTHONUNBUFFERED": "1",
-        "FLINK_CONNECTOR_DIR": str(artifacts.lib_dir("flink-connectors", settings)),
-        "FLINK_CHECKPOINT_DIR": str(settings.run_dir / "flink" / "checkpoints"),
-        "FLINK_REST_PORT": str(settings.flink_rest_port),
-        **({"FLINK_PARALLELISM": str(settings.job_parallelism)} if settings.job_parallelism else {}),
-    }
+    launch = stream_job_launch(
+        connector_dir=artifacts.lib_dir("flink-connectors", settings),
+        sinks_jar=artifacts.sinks_jar_path(settings),
+        checkpoint_dir=settings.run_dir / "flink" / "checkpoints",
+        rest_port=settings.flink_rest_port,
+        parallelism=settings.job_parallelism,
+    )
     return Service(
         "flink-job",
-        [str(python), "-m", "flink_jobs.user_tags_job"],
+        launch.argv,
         settings,
         ready=lambda: flink_job_running(rest_url),
-        env=env,
+        env={**settings.service_env(), **launch.env},
         listen=[(settings.host, settings.flink_rest_port)],
         address=rest_url,
+        cwd=launch.cwd,
     )

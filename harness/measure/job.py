@@ -44,6 +44,7 @@ from common.cube import bucket_of
 from common.tag import UserTag
 from cql import apply as schema
 from harness.local_stack import artifacts
+from harness.local_stack.services import stream_job_launch
 from harness.local_stack.stack import Stack
 from harness.replay.workload import Workload
 
@@ -133,17 +134,24 @@ def main() -> None:
     port = free_port()
     checkpoints = Path(tempfile.mkdtemp(prefix="bench-job-chk-"))
     log_path = Path(tempfile.mkstemp(prefix="bench-job-", suffix=".log")[1])
+    # A checkout from before the sinks' Maven module builds its own sinks.
+    has_sinks_module = (args.repo / artifacts.SINKS_MODULE / "pom.xml").is_file()
+    launch = stream_job_launch(
+        connector_dir=artifacts.resolve("flink-connectors", s),
+        sinks_jar=artifacts.build_sinks(s, args.repo) if has_sinks_module else None,
+        checkpoint_dir=checkpoints,
+        rest_port=port,
+        repo=args.repo,
+    )
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap_servers, "KAFKA_TOPIC": topic,
         "KAFKA_GROUP_ID": f"bench-{run_id}", "CASSANDRA_CONTACT_POINTS": ",".join(s.cassandra_contact_points),
         "CASSANDRA_PORT": str(s.cassandra_port), "CASSANDRA_KEYSPACE": keyspace,
-        "FLINK_CHECKPOINT_DIR": str(checkpoints), "FLINK_REST_PORT": str(port),
-        "FLINK_CONNECTOR_DIR": str(artifacts.resolve("flink-connectors", s)),
+        **launch.env,
     }
     with open(log_path, "wb") as log_file:
-        job = subprocess.Popen([str(args.repo / ".venv-flink/bin/python"), "-m", "flink_jobs.user_tags_job"],
-                               cwd=args.repo, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+        job = subprocess.Popen(launch.argv, cwd=launch.cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT,
                                start_new_session=True)
     proc = psutil.Process(job.pid)
     result: dict = {"label": args.label, "repo": str(args.repo), "tags": args.tags, "log": str(log_path)}

@@ -68,13 +68,22 @@ def connector_dir(backends) -> Path:
 @pytest.fixture
 def start_stream_job(backends, connector_dir, tmp_path) -> Iterator[Callable[..., StreamJob]]:
     """Factory: start the job on (topic, keyspace); waits until every task runs."""
-    from harness.local_stack.services import flink_job_running
+    from harness.local_stack import artifacts
+    from harness.local_stack.config import StackSettings
+    from harness.local_stack.services import flink_job_running, stream_job_launch
 
+    sinks_jar = artifacts.build_sinks(backends.stack.settings if backends.stack is not None else StackSettings())
     jobs: list[StreamJob] = []
 
     def start(topic: str, keyspace: str, checkpoint_dir: Path | None = None, **extra_env: str) -> StreamJob:
         port = free_port()
         log_file = tmp_path / f"stream-job-{len(jobs)}.log"
+        launch = stream_job_launch(
+            connector_dir=connector_dir,
+            sinks_jar=sinks_jar,
+            checkpoint_dir=checkpoint_dir or tmp_path / "checkpoints",
+            rest_port=port,
+        )
         env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": backends.kafka_bootstrap,
@@ -83,16 +92,12 @@ def start_stream_job(backends, connector_dir, tmp_path) -> Iterator[Callable[...
             "CASSANDRA_CONTACT_POINTS": ",".join(backends.cassandra_hosts),
             "CASSANDRA_PORT": str(backends.cassandra_port),
             "CASSANDRA_KEYSPACE": keyspace,
-            "FLINK_CONNECTOR_DIR": str(connector_dir),
-            "FLINK_CHECKPOINT_DIR": str(checkpoint_dir or tmp_path / "checkpoints"),
-            "FLINK_REST_PORT": str(port),
-            "PYTHONUNBUFFERED": "1",
+            **launch.env,
             **extra_env,
         }
         with log_file.open("w") as log:
             process = subprocess.Popen(
-                [str(REPO / ".venv-flink" / "bin" / "python"), "-m", "flink_jobs.user_tags_job"],
-                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                launch.argv, cwd=launch.cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         job = StreamJob(process, f"http://127.0.0.1:{port}", log_file, env)
         jobs.append(job)

@@ -1,9 +1,7 @@
 package allezon.sinks;
 
 import com.datastax.driver.core.BatchStatement;
-import com.datastax.driver.core.Cluster;
 import com.datastax.driver.core.ResultSet;
-import com.datastax.driver.core.Session;
 import com.datastax.driver.core.Statement;
 import com.google.common.util.concurrent.FutureCallback;
 import com.google.common.util.concurrent.Futures;
@@ -22,10 +20,7 @@ import org.slf4j.LoggerFactory;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.Semaphore;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
@@ -56,13 +51,12 @@ public abstract class AsyncCassandraSink<IN> extends RichSinkFunction<IN> implem
     private static final AtomicLong LAST_TIMESTAMP_MICROS = new AtomicLong();
 
     protected final SinkConfig config;
-    protected transient Cluster cluster;
-    protected transient Session session;
+    private final CassandraTransport.Factory transports;
+    protected transient CassandraTransport transport;
     private transient Semaphore inFlight;
     private transient AtomicReference<Throwable> failure;
     private transient ProcessingTimeService timers;
     private transient boolean flushScheduled;
-    private transient ScheduledExecutorService retries;
 
     /**
      * A row to write, about how many bytes of values it carries, and its
@@ -80,11 +74,12 @@ public abstract class AsyncCassandraSink<IN> extends RichSinkFunction<IN> implem
         }
     }
 
-    protected AsyncCassandraSink(SinkConfig config) {
+    protected AsyncCassandraSink(SinkConfig config, CassandraTransport.Factory transports) {
         this.config = config;
+        this.transports = transports;
     }
 
-    /** Prepare statements and state; the session is open. */
+    /** Prepare statements and state; the transport is open. */
     protected abstract void prepare() throws Exception;
 
     /** The buffered rows, in the order to send them; the buffer is empty afterwards. */
@@ -97,13 +92,7 @@ public abstract class AsyncCassandraSink<IN> extends RichSinkFunction<IN> implem
         failure = new AtomicReference<>();
         inFlight = new Semaphore(config.maxInFlight);
         timers = ((StreamingRuntimeContext) getRuntimeContext()).getProcessingTimeService();
-        retries = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "cassandra-sink-retries");
-            t.setDaemon(true);
-            return t;
-        });
-        cluster = config.buildCluster();
-        session = cluster.connect(config.keyspace);
+        transport = transports.open(config);
         prepare();
     }
 
@@ -124,11 +113,8 @@ public abstract class AsyncCassandraSink<IN> extends RichSinkFunction<IN> implem
 
     @Override
     public void close() throws Exception {
-        if (retries != null) {
-            retries.shutdownNow();
-        }
-        if (cluster != null) {
-            cluster.close();
+        if (transport != null) {
+            transport.close();
         }
     }
 
@@ -209,7 +195,7 @@ public abstract class AsyncCassandraSink<IN> extends RichSinkFunction<IN> implem
     }
 
     private void attempt(Statement statement, Consumer<ResultSet> then, int attempt) {
-        Futures.addCallback(session.executeAsync(statement), new FutureCallback<ResultSet>() {
+        Futures.addCallback(transport.executeAsync(statement), new FutureCallback<ResultSet>() {
             @Override
             public void onSuccess(ResultSet result) {
                 if (then == null) {
@@ -231,7 +217,7 @@ public abstract class AsyncCassandraSink<IN> extends RichSinkFunction<IN> implem
                 }
                 LOG.warn("Cassandra write failed (attempt {} of {}), retrying: {}", attempt, WRITE_ATTEMPTS, t.toString());
                 long backoffMs = 200L << (attempt - 1);
-                retries.schedule(() -> attempt(statement, then, attempt + 1), backoffMs, TimeUnit.MILLISECONDS);
+                transport.schedule(() -> attempt(statement, then, attempt + 1), backoffMs);
             }
         }, MoreExecutors.directExecutor());
     }

@@ -18,9 +18,10 @@ public final class CassandraSinks {
     /** Attach the cube sink to the cube's changelog and the profile sink to the tag rows (sql.py tag_rows_query). */
     public static void attach(DataStream<Row> cubeChangelog, DataStream<Row> profileRows, Map<String, String> settings) {
         SinkConfig config = SinkConfig.from(settings);
-        cubeChangelog.addSink(new CubeSink(config)).name("cassandra-aggregates").uid("cassandra-aggregates");
+        CassandraTransport.Factory transports = new DriverTransport.Opener();
+        cubeChangelog.addSink(new CubeSink(config, transports)).name("cassandra-aggregates").uid("cassandra-aggregates");
         profileRows.keyBy(new ActionAndCookie())
-                .addSink(new ProfileSink(config)).name("cassandra-profiles").uid("cassandra-profiles");
+                .addSink(new ProfileSink(config, transports)).name("cassandra-profiles").uid("cassandra-profiles");
     }
 
     /** The profile sink's key: its trim counter is per (cookie, action). */
@@ -29,7 +30,7 @@ public final class CassandraSinks {
 
         @Override
         public String getKey(Row row) {
-            return row.getField(1) + "|" + row.getField(0);
+            return row.getField(Columns.ACTION) + "|" + row.getField(Columns.COOKIE);
         }
     }
 }

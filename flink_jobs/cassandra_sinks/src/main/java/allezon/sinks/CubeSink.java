@@ -1,7 +1,5 @@
 package allezon.sinks;
 
-import com.datastax.driver.core.PreparedStatement;
-
 import org.apache.flink.types.Row;
 import org.apache.flink.types.RowKind;
 
@@ -18,8 +16,8 @@ import java.util.Map;
  * of a cell wins.
  *
  * <p>Input: the changelog of the SQL cube (flink_jobs/sql.py cube_query),
- * rows (bucket_ms, action, dims, origin, brand_id, category_id, cnt,
- * sum_price). UPDATE_BEFORE rows are skipped: the matching UPDATE_AFTER
+ * rows with the fields {@link Columns} names (bucket_ms, action, dims, origin,
+ * brand_id, category_id, cnt, sum_price). UPDATE_BEFORE rows are skipped: the matching UPDATE_AFTER
  * carries the new absolute figure. A cell updated twice within one flush
  * period is written once. Rows are sent grouped by partition (action, dims,
  * bucket): one batch, one Cassandra mutation, per partition and flush.
@@ -29,19 +27,19 @@ public final class CubeSink extends AsyncCassandraSink<Row> {
     /** Values of a cube row besides its strings (tinyint, 3 bigints) plus framing. */
     private static final int FIXED_BYTES = 48;
 
-    private transient PreparedStatement upsert;
+    private transient CassandraTransport.Prepared upsert;
     /** Partition -> cell -> its newest figure. */
     private transient Map<List<Object>, Map<List<Object>, Pending>> newestPerCell;
     private transient int bufferedCells;
 
-    public CubeSink(SinkConfig config) {
-        super(config);
+    public CubeSink(SinkConfig config, CassandraTransport.Factory transports) {
+        super(config, transports);
     }
 
     @Override
     protected void prepare() {
         newestPerCell = new LinkedHashMap<>();
-        upsert = session.prepare(
+        upsert = transport.prepare(
                 "INSERT INTO aggregates_by_minute (action, dims, bucket_ms, origin, brand_id, category_id, count, sum_price) "
                         + "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     }
@@ -52,14 +50,14 @@ public final class CubeSink extends AsyncCassandraSink<Row> {
         if (kind == RowKind.UPDATE_BEFORE || kind == RowKind.DELETE) {
             return;
         }
-        long bucketMs = (Long) row.getField(0);
-        String action = (String) row.getField(1);
-        Byte dims = (Byte) row.getField(2);
-        String origin = (String) row.getField(3);
-        String brandId = (String) row.getField(4);
-        String categoryId = (String) row.getField(5);
-        Long count = (Long) row.getField(6);
-        Long sumPrice = (Long) row.getField(7);
+        long bucketMs = (Long) row.getField(Columns.BUCKET_MS);
+        String action = (String) row.getField(Columns.ACTION);
+        Byte dims = (Byte) row.getField(Columns.DIMS);
+        String origin = (String) row.getField(Columns.ORIGIN);
+        String brandId = (String) row.getField(Columns.BRAND_ID);
+        String categoryId = (String) row.getField(Columns.CATEGORY_ID);
+        Long count = (Long) row.getField(Columns.COUNT);
+        Long sumPrice = (Long) row.getField(Columns.SUM_PRICE);
         List<Object> partition = Arrays.asList(action, dims, bucketMs);
         Pending figure = new Pending(
                 upsert.bind(action, dims, bucketMs, origin, brandId, categoryId, count, sumPrice),

@@ -1,6 +1,5 @@
 package allezon.sinks;
 
-import com.datastax.driver.core.PreparedStatement;
 import com.datastax.driver.core.ResultSet;
 import com.datastax.driver.core.Row;
 
@@ -16,8 +15,8 @@ import java.util.List;
  * Inserts each tag as a profile row and keeps each (cookie, action) near the
  * newest {@code profileCap} rows.
  *
- * <p>Input: (cookie, action, time_ms, kafka_partition, kafka_offset, tag),
- * keyed by (action, cookie) (see {@link CassandraSinks}). A keyed counter of
+ * <p>Input: rows with the fields cookie, action, time_ms, kafka_partition,
+ * kafka_offset and tag ({@link Columns}), keyed by (action, cookie) (see {@link CassandraSinks}). A keyed counter of
  * the rows written since the last trim marks the tag that takes it to cap +
  * slack; after that tag, the sink reads the newest cap rows and deletes the
  * older ones with one range delete. Rows still in flight may be missing from
@@ -30,38 +29,38 @@ public final class ProfileSink extends AsyncCassandraSink<org.apache.flink.types
     private static final int FIXED_BYTES = 40;
 
     private transient ValueState<Integer> rowsSinceTrim;
-    private transient PreparedStatement insert;
-    private transient PreparedStatement newest;
-    private transient PreparedStatement trim;
+    private transient CassandraTransport.Prepared insert;
+    private transient CassandraTransport.Prepared newest;
+    private transient CassandraTransport.Prepared trim;
     private transient List<Pending> buffer;
 
-    public ProfileSink(SinkConfig config) {
-        super(config);
+    public ProfileSink(SinkConfig config, CassandraTransport.Factory transports) {
+        super(config, transports);
     }
 
     @Override
     protected void prepare() {
         buffer = new ArrayList<>();
         rowsSinceTrim = getRuntimeContext().getState(new ValueStateDescriptor<>("rows_held", Types.INT));
-        insert = session.prepare(
+        insert = transport.prepare(
                 "INSERT INTO user_profiles (cookie, action, time_ms, kafka_partition, kafka_offset, tag) "
                         + "VALUES (?, ?, ?, ?, ?, ?)");
-        newest = session.prepare(
+        newest = transport.prepare(
                 "SELECT time_ms, kafka_partition, kafka_offset FROM user_profiles "
                         + "WHERE cookie = ? AND action = ? LIMIT ?");
-        trim = session.prepare(
+        trim = transport.prepare(
                 "DELETE FROM user_profiles WHERE cookie = ? AND action = ? "
                         + "AND (time_ms, kafka_partition, kafka_offset) < (?, ?, ?)");
     }
 
     @Override
     public void invoke(org.apache.flink.types.Row row, Context context) throws Exception {
-        String cookie = (String) row.getField(0);
-        String action = (String) row.getField(1);
-        Long timeMs = (Long) row.getField(2);
-        Integer partition = (Integer) row.getField(3);
-        Long offset = (Long) row.getField(4);
-        String tag = (String) row.getField(5);
+        String cookie = (String) row.getField(Columns.COOKIE);
+        String action = (String) row.getField(Columns.ACTION);
+        Long timeMs = (Long) row.getField(Columns.TIME_MS);
+        Integer partition = (Integer) row.getField(Columns.KAFKA_PARTITION);
+        Long offset = (Long) row.getField(Columns.KAFKA_OFFSET);
+        String tag = (String) row.getField(Columns.TAG);
         buffer.add(new Pending(
                 insert.bind(cookie, action, timeMs, partition, offset, tag),
                 FIXED_BYTES + cookie.length() + action.length() + tag.length(), null));

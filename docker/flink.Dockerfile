@@ -13,6 +13,7 @@
 # Python functions in "thread" mode (pemja embeds libpython in the JVM).
 
 ARG FLINK_IMAGE=flink:1.20.5-scala_2.12-java17
+ARG MAVEN_IMAGE=maven:3.9.11-eclipse-temurin-17
 
 ########################################################################
 FROM ${FLINK_IMAGE} AS python
@@ -68,22 +69,18 @@ RUN set -eu; \
     ls -l /opt/flink/connectors
 
 ########################################################################
-# The job's Cassandra sinks (flink_jobs/java/), compiled against this image's
-# Flink and the connector jars above (the Cassandra driver is among them).
-FROM ${FLINK_IMAGE} AS sinks
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# hadolint ignore=DL3008
-RUN set -eux; \
-    apt-get update; \
-    apt-get install -y --no-install-recommends openjdk-17-jdk-headless; \
-    rm -rf /var/lib/apt/lists/*
-COPY --from=connectors /opt/flink/connectors /opt/flink/connectors
-COPY flink_jobs/java/src /tmp/sinks-src
-RUN set -eux; \
-    mkdir -p /tmp/sinks-classes /opt/allezon; \
-    find /tmp/sinks-src -name '*.java' -print0 | xargs -0 /usr/lib/jvm/java-17-openjdk-amd64/bin/javac \
-      --release 17 -nowarn -encoding UTF-8 -cp '/opt/flink/lib/*:/opt/flink/connectors/*' -d /tmp/sinks-classes; \
-    /usr/lib/jvm/java-17-openjdk-amd64/bin/jar cf /opt/allezon/allezon-sinks.jar -C /tmp/sinks-classes .
+# The job's Cassandra sinks: the Maven module flink_jobs/cassandra_sinks/, built
+# as the local stack builds it (`mvn package`). Its pom pins Flink to this
+# image's version and the driver to the connector jars' (both provided).
+FROM ${MAVEN_IMAGE} AS sinks
+WORKDIR /build
+COPY flink_jobs/cassandra_sinks/pom.xml pom.xml
+COPY flink_jobs/cassandra_sinks/src/main src/main
+RUN --mount=type=cache,target=/root/.m2 \
+    set -eux; \
+    mvn -B -q -DskipTests package; \
+    mkdir -p /opt/allezon; \
+    cp target/allezon-cassandra-sinks.jar /opt/allezon/allezon-sinks.jar
 
 ########################################################################
 FROM ${FLINK_IMAGE}
@@ -114,7 +111,8 @@ COPY --from=sinks --chown=flink:flink /opt/allezon/allezon-sinks.jar /opt/allezo
 # packages the services); PYTHONPATH makes them importable by the client
 # (PythonDriver on the JobManager) and by the TaskManagers' interpreters.
 COPY --chown=flink:flink common/ /opt/allezon/common/
-COPY --chown=flink:flink flink_jobs/ /opt/allezon/flink_jobs/
+# The job's Python modules only (the sinks' sources were built above).
+COPY --chown=flink:flink flink_jobs/*.py /opt/allezon/flink_jobs/
 ENV PYTHONPATH=/opt/allezon \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -124,7 +122,7 @@ ENV PYTHONPATH=/opt/allezon \
 RUN set -eux; \
     mkdir -p /flink-data/checkpoints /flink-data/savepoints /flink-data/ha; \
     chown -R flink:flink /flink-data; \
-    python3 -c "import common, flink_jobs.user_tags_job, pyflink.datastream, cassandra.cluster, pydantic_settings"
+    python3 -c "import common, flink_jobs.user_tags_job, pyflink.datastream, pydantic_settings"
 # /flink-data: checkpoints, savepoints and HA metadata; mount a volume there
 # (compose: named volume; k8s: ReadWriteMany PVC). The entrypoint of the
 # official image drops to the flink user (uid 9999) when started as root.

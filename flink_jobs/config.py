@@ -22,7 +22,7 @@ class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
     # much to a profile's freshness.
     kafka_fetch_min_bytes: int = Field(default=64 * 1024, ge=1)
     kafka_fetch_max_wait_ms: int = Field(default=100, ge=0, le=500)
-    # Directory with the Kafka connector jars (resolved from Maven Central by local_stack).
+    # Directory with the connector jars: Kafka's and the Cassandra driver (harness/local_stack resolves them).
     flink_connector_dir: Path = _REPO / ".cache" / "artifacts" / "flink-connectors" / "lib"
     flink_checkpoint_dir: Path = _REPO / ".run" / "flink" / "checkpoints"
     flink_checkpoint_interval_ms: int = Field(default=5_000, ge=100)

@@ -134,7 +134,8 @@ def resolve(component: str, settings: StackSettings | None = None) -> Path:
             if not problems:
                 log.debug("%s: cached jars verified in %s", component, target / "lib")
                 return target / "lib"
-            log.warning("%s: cached jars fail verification (%s); copying them again", component, "; ".join(problems[:5]))
+            log.warning("%s: cached jars fail verification (%s); copying them again",
+                        component, "; ".join(problems[:5]))
         staging = root / f".{component}.staging-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         (staging / "lib").mkdir(parents=True)
@@ -195,11 +196,11 @@ def lib_dir(component: str, settings: StackSettings) -> Path:
     return settings.cache_dir / "artifacts" / component / "lib"
 
 
-def java_executable() -> str:
+def java_executable(settings: StackSettings) -> str:
     """The `java` to run: $JAVA_HOME/bin/java if set, else the one on PATH."""
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and (Path(java_home) / "bin" / "java").is_file():
-        return str(Path(java_home) / "bin" / "java")
+    java_home = settings.java_home
+    if java_home is not None and (java_home / "bin" / "java").is_file():
+        return str(java_home / "bin" / "java")
     found = shutil.which("java")
     if found is None:
         raise StackError("java not found (need OpenJDK 17; Debian: apt-get install openjdk-17-jre-headless)")

@@ -92,7 +92,7 @@ class CassandraNode(Component):
     def java_argv(self) -> list[str]:
         heap = artifacts.heap_mib(self.settings.cassandra_heap_size)
         return [
-            artifacts.java_executable(),
+            artifacts.java_executable(self.settings),
             f"-Xms{heap}m",
             f"-Xmx{heap}m",
             "-Xss256k",
@@ -250,7 +250,7 @@ auto_snapshot: false
     def nodetool(self, *args: str, timeout: float = 120.0) -> str:
         """Run `nodetool <args>` against this node over JMX (e.g. "flush", "drain", "status")."""
         argv = [
-            artifacts.java_executable(),
+            artifacts.java_executable(self.settings),
             "-Xmx128m",
             *JDK17_FLAGS,
             f"-Dlogback.configurationFile=file://{self.nodetool_logback_file}",

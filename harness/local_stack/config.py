@@ -98,6 +98,9 @@ class StackSettings(KafkaTopicSettings, CassandraKeyspaceSettings, LoggingSettin
         default=None, validation_alias=AliasChoices("ALLEZON_MAVEN_REPO", "maven_repo")
     )
 
+    # The JDK whose `java` runs Kafka and Cassandra (JAVA_HOME); unset: `java` on PATH.
+    java_home: Path | None = None
+
     # --- topology ------------------------------------------------------------
     # Brokers and Cassandra nodes: 1, or 3 for the replicated mode (node i on
     # 127.0.0.i, the same ports on each address; JMX ports differ, see

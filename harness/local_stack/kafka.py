@@ -87,7 +87,7 @@ class KafkaBroker(Component):
     def java_argv(self, main_class: str, *args: str) -> list[str]:
         heap = artifacts.heap_mib(self.settings.kafka_heap)
         return [
-            artifacts.java_executable(),
+            artifacts.java_executable(self.settings),
             f"-Xms{min(heap, 256)}m",
             f"-Xmx{heap}m",
             "-XX:+UseG1GC",

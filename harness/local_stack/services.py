@@ -1,7 +1,7 @@
 """Processes of the platform itself: the stream job and the two API services.
 
 `Service` is a generic component: a command, extra environment and a readiness
-check. The API services are `UvicornService`s whose readiness is
+check. The API services are `ApiService`s whose readiness is
 GET /health/ready answering 200; the stream job is ready when its local Flink
 cluster reports every task RUNNING.
 """
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import server
 from harness.local_stack.config import REPO_ROOT, StackSettings
 from harness.local_stack.process import Component, ManagedProcess
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def http_ok(url: str, timeout: float = 2.0) -> bool:
     """True when GET url answers 200."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - local URLs only
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status == 200
     except urllib.error.HTTPError:
         return False
@@ -66,36 +66,17 @@ class Service(Component):
         return self._ready()
 
 
-class UvicornService(Service):
-    """`uvicorn <app> --factory` on host:port; ready when /health/ready answers 200."""
+class ApiService(Service):
+    """One API served by its own launch definition (common/server.py) on
+    host:port; ready when /health/ready answers 200."""
 
-    def __init__(self, name: str, app: str, port: int, settings: StackSettings) -> None:
+    def __init__(self, name: str, package: str, port: int, settings: StackSettings) -> None:
         host = settings.host
-        argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            app,
-            "--factory",
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--no-access-log",
-            # Longer than HAProxy's idle pool, so the proxy never reuses a
-            # connection uvicorn is about to close.
-            "--timeout-keep-alive",
-            "75",
-        ]
-        env = {**settings.service_env(), "PYTHONUNBUFFERED": "1"}
+        env = {**settings.service_env(), **server.address_environment(host, port), "PYTHONUNBUFFERED": "1"}
         self.base_url = f"http://{host}:{port}"
         super().__init__(
             name,
-            argv,
+            server.command(package),
             settings,
             ready=lambda: http_ok(f"{self.base_url}/health/ready"),
             env=env,
@@ -104,18 +85,18 @@ class UvicornService(Service):
         )
 
 
-def ingest_api(settings: StackSettings) -> UvicornService:
-    return UvicornService("ingest-api", settings.ingest_app, settings.ingest_port, settings)
+def ingest_api(settings: StackSettings) -> ApiService:
+    return ApiService("ingest-api", "ingest_api", settings.ingest_port, settings)
 
 
-def query_api(settings: StackSettings) -> UvicornService:
-    return UvicornService("query-api", settings.query_app, settings.query_port, settings)
+def query_api(settings: StackSettings) -> ApiService:
+    return ApiService("query-api", "query_api", settings.query_port, settings)
 
 
 def flink_job_running(rest_url: str, timeout: float = 2.0) -> bool:
     """True when the local Flink cluster runs a job whose every task is RUNNING."""
     try:
-        with urllib.request.urlopen(f"{rest_url}/jobs/overview", timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{rest_url}/jobs/overview", timeout=timeout) as response:
             jobs = json.load(response).get("jobs", [])
     except (urllib.error.URLError, OSError, ValueError):
         return False

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from common import server
 from ingest_api.app import create_app as create_ingest_app
 from ingest_api.config import IngestSettings
 
@@ -120,12 +121,12 @@ def ingest_client(backends, fresh_topic) -> Iterator[TestClient]:
         yield client
 
 
-class UvicornProcess:
-    """One of our APIs as a real uvicorn process on a fixed port, which crash
+class ApiProcess:
+    """One of our APIs as a real process (its own launch definition) on a fixed port, which crash
     tests kill -9 and start again (clients keep the same URL)."""
 
-    def __init__(self, app: str, env: dict, log_file: Path, port: int | None = None):
-        self.app, self.env, self.log_file = app, env, log_file
+    def __init__(self, package: str, env: dict, log_file: Path, port: int | None = None):
+        self.package, self.env, self.log_file = package, env, log_file
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -134,10 +135,9 @@ class UvicornProcess:
         """Start and wait until /health/ready answers 200; returns the seconds that took."""
         with self.log_file.open("a") as log:
             self.process = subprocess.Popen(
-                [str(REPO / ".venv" / "bin" / "python"), "-m", "uvicorn", self.app, "--factory",
-                 "--host", "127.0.0.1", "--port", str(self.port), "--loop", "uvloop", "--http", "httptools",
-                 "--no-access-log"],
-                cwd=REPO, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+                server.command(self.package, str(REPO / ".venv" / "bin" / "python")),
+                cwd=REPO, env={**os.environ, **self.env, **server.address_environment("127.0.0.1", self.port)},
+                stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         return poll_until(self.ready, ready_timeout_s)
@@ -162,9 +162,9 @@ class UvicornProcess:
 
 
 @contextmanager
-def uvicorn_service(app: str, env: dict, log_file: Path) -> Iterator[str]:
-    """One of our APIs as a real uvicorn process; yields its base URL once /health/ready answers 200."""
-    service = UvicornProcess(app, env, log_file)
+def api_service(package: str, env: dict, log_file: Path) -> Iterator[str]:
+    """One of our APIs as a real process; yields its base URL once /health/ready answers 200."""
+    service = ApiProcess(package, env, log_file)
     try:
         service.start()
         yield service.url
@@ -181,6 +181,6 @@ def query_client(backends, fresh_keyspace, tmp_path) -> Iterator[httpx.Client]:
         "CASSANDRA_PORT": str(backends.cassandra_port),
         "CASSANDRA_KEYSPACE": fresh_keyspace,
     }
-    with uvicorn_service("query_api.app:create_app", env, tmp_path / "query-api.log") as url:
+    with api_service("query_api", env, tmp_path / "query-api.log") as url:
         with httpx.Client(base_url=url, timeout=30) as client:
             yield client

@@ -14,8 +14,15 @@ import pytest
 from common.cube import BUCKET_MS
 from tests.e2e.conftest import poll_until
 from tests.e2e.test_pipeline import (
-    HEAVY, ODD_COOKIES, T0, aggregate_answers_match, aggregate_queries, oracle_of_the_log, post_all,
-    profile_answers_match, seeded_stream,
+    HEAVY,
+    ODD_COOKIES,
+    T0,
+    aggregate_answers_match,
+    aggregate_queries,
+    oracle_of_the_log,
+    post_all,
+    profile_answers_match,
+    seeded_stream,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.faults]

@@ -9,8 +9,8 @@
 #
 # The official image is Ubuntu 22.04 (jammy), whose own Python is 3.10, so
 # CPython 3.11 is built from the python.org release tarball (SHA-256 pinned)
-# in a stage on the very same base, with --enable-shared: the job runs its
-# Python functions in "thread" mode (pemja embeds libpython in the JVM).
+# in a stage on the very same base, with --enable-shared, which PyFlink's
+# embedded interpreter (pemja, libpython inside the JVM) needs.
 
 ARG FLINK_IMAGE=flink:1.20.5-scala_2.12-java17
 ARG MAVEN_IMAGE=maven:3.9.11-eclipse-temurin-17

@@ -22,6 +22,19 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, Validat
 from common.limits import INT32_MAX, INT32_MIN, MAX_COOKIE_CHARS, MAX_FIELD_CHARS
 from common.timestamps import TAG_TIME_EXAMPLE, TAG_TIME_PATTERN, parse_tag_time_ms
 
+# The Kafka record's fields, in order, with the SQL type the stream job reads
+# each as (flink_jobs/sql.py builds its source table from this).
+RECORD_FIELDS: tuple[tuple[str, str], ...] = (
+    ("time_ms", "BIGINT"),
+    ("cookie", "STRING"),
+    ("action", "STRING"),
+    ("origin", "STRING"),
+    ("brand_id", "STRING"),
+    ("category_id", "STRING"),
+    ("price", "INT"),
+    ("tag", "STRING"),
+)
+
 _Bounded = Annotated[StrictStr, Field(max_length=MAX_FIELD_CHARS)]
 
 

@@ -18,7 +18,9 @@ name: CUBE_COLUMNS and PROFILE_COLUMNS here, allezon.sinks.Columns there.
 
 from __future__ import annotations
 
+from common.cube import BUCKET_MS as BUCKET_LENGTH_MS
 from common.cube import DIMENSIONS
+from common.tag import RECORD_FIELDS
 from flink_jobs.config import JobSettings
 
 SOURCE_TABLE = "user_tags"
@@ -47,18 +49,11 @@ CUBE_INPUT_COLUMNS = (*DIMENSION_COLUMNS, "price", BUCKET_MS)
 
 
 def source_columns(s: JobSettings, position_columns: str) -> str:
-    """Columns of the record envelope (common.tag) and the tag's event-time minute."""
-    return f"""
-  time_ms BIGINT,
-  cookie STRING,
-  action STRING,
-  origin STRING,
-  brand_id STRING,
-  category_id STRING,
-  price INT,
-  tag STRING,
+    """Columns of the record envelope (common.tag.RECORD_FIELDS) and the tag's event-time minute."""
+    envelope = "".join(f"\n  {name} {sql_type}," for name, sql_type in RECORD_FIELDS)
+    return f"""{envelope}
   {position_columns},
-  bucket_ms AS time_ms - MOD(MOD(time_ms, 60000) + 60000, 60000)"""
+  {BUCKET_MS} AS {TIME_MS} - MOD(MOD({TIME_MS}, {BUCKET_LENGTH_MS}) + {BUCKET_LENGTH_MS}, {BUCKET_LENGTH_MS})"""
 
 
 KAFKA_POSITION = (f"{KAFKA_PARTITION} INT METADATA FROM 'partition' VIRTUAL,\n"

@@ -3,7 +3,7 @@
 import orjson
 import pytest
 
-from common.tag import TagRejected, parse_user_tag
+from common.tag import RECORD_FIELDS, TagRejected, parse_user_tag
 from common.timestamps import TagTimeError, parse_tag_time_ms
 
 
@@ -135,3 +135,9 @@ def test_missing_fields_are_each_named():
 )
 def test_malformed_bodies_are_rejected(raw):
     assert rejected_fields(raw) == ["body"]
+
+
+def test_the_kafka_record_has_exactly_the_declared_fields_in_order():
+    accepted = parse_user_tag(orjson.dumps(tag()))
+    _, value = accepted.kafka_record()
+    assert list(orjson.loads(value)) == [name for name, _ in RECORD_FIELDS]

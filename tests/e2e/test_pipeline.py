@@ -21,6 +21,7 @@ import orjson
 import pytest
 
 from common.cube import BUCKET_MS
+from common.limits import PROFILE_CAP
 from common.timestamps import format_bucket
 from harness.replay.oracle import Oracle
 from harness.replay.workload import Workload, format_tag_time
@@ -154,10 +155,10 @@ def test_every_answer_is_exact(start_stream_job, ingest_client, query_client, fr
     oracle = oracle_of_the_log(kafka_bootstrap, fresh_topic, acked)
 
     end_ms = T0 + 10 * BUCKET_MS  # covers the stream (~4.2 minutes) and empty buckets after it
-    cookies = [(HEAVY, 200, True), (HEAVY, 7, False), (HEAVY, 0, True)]
-    cookies += [(c, 200, i % 2 == 0) for i, c in enumerate(ODD_COOKIES)]
+    cookies = [(HEAVY, PROFILE_CAP, True), (HEAVY, 7, False), (HEAVY, 0, True)]
+    cookies += [(c, PROFILE_CAP, i % 2 == 0) for i, c in enumerate(ODD_COOKIES)]
     cookies += [(c, 10, True) for c in sorted({t["cookie"] for t in tags})[:40]]
-    cookies += [("never seen", 200, True), ("early bird", 200, False)]
+    cookies += [("never seen", PROFILE_CAP, True), ("early bird", PROFILE_CAP, False)]
 
     profile_range = (T0 - 24 * 3600_000, end_ms)
     try:
@@ -185,4 +186,4 @@ def test_every_answer_is_exact(start_stream_job, ingest_client, query_client, fr
     print(f"\nfreshness: profiles exact {profile_s:.1f} s after the last 204 (polled), "
           f"all {len(queries)} aggregate answers exact {time.monotonic() - late_ack:.1f} s after the late tag's 204 "
           f"(poll {bucket_s:.1f} s)")
-    assert oracle.profile(HEAVY, T0, end_ms)["views"].__len__() == 200
+    assert len(oracle.profile(HEAVY, T0, end_ms)["views"]) == PROFILE_CAP

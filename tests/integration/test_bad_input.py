@@ -17,7 +17,7 @@ import httpx
 import orjson
 import pytest
 
-from common.limits import DEFAULT_MAX_BODY_BYTES
+from common.limits import DEFAULT_MAX_BODY_BYTES, PROFILE_CAP
 from tests.integration.api_env import PROBLEM, VALID_TAG, assert_problem
 
 pytestmark = pytest.mark.integration
@@ -374,7 +374,7 @@ def test_edge_values_that_are_valid_are_answered(seeded_query):
         (A, agg(time_range="9999-12-31T23:50:00_9999-12-31T23:59:00")),
         (A, agg(time_range="1969-12-31T23:55:00.000_1970-01-01T00:05:00.000")),
         (P, [("time_range", TR), ("limit", "0")]),
-        (P, [("time_range", TR), ("limit", "200")]),
+        (P, [("time_range", TR), ("limit", str(PROFILE_CAP))]),
         (P, [("time_range", "0001-01-01T00:00:00_9999-12-31T23:59:59.999")]),
     ]
     for path, params in ok:

@@ -97,7 +97,9 @@ def check_build(root: Path, service: str, build: dict[str, str]) -> list[str]:
         if pats and pats[0] == "*":
             allowed = [p[1:].rstrip("/") for p in pats if p.startswith("!")]
     for src in copy_sources(dockerfile):
-        if not (ctx / src).exists():
+        # A wildcard source must match something, as `docker build` requires.
+        exists = any(ctx.glob(src)) if any(c in src for c in "*?[") else (ctx / src).exists()
+        if not exists:
             errors.append(f"{dockerfile.relative_to(root)}: COPY source {src} does not exist")
         if allowed is not None and not any(src.rstrip("/") == a or src.startswith(a + "/") for a in allowed):
             errors.append(f"{ignore.relative_to(root)}: COPY source {src} is excluded from the build context")

@@ -144,8 +144,10 @@ def test_compose_refs_catch(tmp_path: Path, what: str, mutate: Break, finding: s
     [
         ("docker/api.Dockerfile", "FROM python:3.11.15-slim-bookworm\nCOPY gone/ /app/\n", "source gone/ does not"),
         ("docker/api.Dockerfile.dockerignore", "*\n!app/\n", "COPY source pyproject.toml is excluded"),
+        ("docker/api.Dockerfile", "FROM python:3.11.15-slim-bookworm\nCOPY app/*.nope /app/\n",
+         "source app/*.nope does not"),
     ],
-    ids=["missing COPY source", "COPY source ignored"],
+    ids=["missing COPY source", "COPY source ignored", "COPY wildcard matching nothing"],
 )
 def test_build_context_checks_catch(tmp_path: Path, path: str, text: str, finding: str) -> None:
     root = write(tmp_path)

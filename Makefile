@@ -53,11 +53,11 @@ test: bootstrap prereqs ## set up and run the whole suite (lint and types, unit,
 	@mvn -B -ntp -f flink_jobs/cassandra_sinks/pom.xml -Dmaven.repo.local=$(CURDIR)/.cache/m2 verify
 	@# The stream job's own tests run in its own virtualenv (PyFlink pins).
 	@.venv-flink/bin/python -m pytest --noconftest -p no:cacheprovider tests/stream_job
-	@# In-process unit tests first: some pace thousands of requests through one
-	@# event loop, and the later suites leave Kafka and Cassandra running beside them.
-	@# The replicated cluster's fault tests come before the integration suite's
-	@# hundred keyspaces in the shared Cassandra.
-	@$(PYTHON) -m pytest tests/unit tests/test_deploy_files.py tests/e2e tests/faults tests/integration $(ARGS)
+	@$(PYTHON) -m pytest --ignore=tests/stream_job --ignore=tests/unit $(ARGS)
+	@# The unit tests in a session of their own, once the suites above have
+	@# stopped their Kafka and Cassandra: some pace thousands of requests
+	@# through one in-process event loop.
+	@$(PYTHON) -m pytest tests/unit $(ARGS)
 
 bench: bootstrap prereqs ## ramp tags/s with the reference query mix until a step fails; vars BENCH_RATES=500,1000,2000,4000,8000 BENCH_STEP_TAGS=180000 BENCH_P99_MS=200 BENCH_CONCURRENCY=256 BENCH_WARMUP_S=30 BENCH_SEED=1 (docs/REPLAY.md)
 	@$(STACK) up

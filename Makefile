@@ -18,7 +18,7 @@ BENCH_STEP_TAGS ?= 180000
 export BENCH_RATES BENCH_STEP_TAGS
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap prereqs up down status logs clean topic-tail test bench
+.PHONY: help bootstrap prereqs up down status logs clean topic-tail test bench soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-11s %s\n", $$1, $$2}'
@@ -62,3 +62,6 @@ test: bootstrap prereqs ## set up and run the whole suite (lint and types, unit,
 bench: bootstrap prereqs ## ramp tags/s with the reference query mix until a step fails; vars BENCH_RATES=500,1000,2000,4000,8000 BENCH_STEP_TAGS=180000 BENCH_P99_MS=200 BENCH_CONCURRENCY=256 BENCH_WARMUP_S=30 BENCH_SEED=1 (docs/REPLAY.md)
 	@$(STACK) up
 	@$(PYTHON) -m harness.replay.bench $(ARGS)
+
+soak: bootstrap ## a day-long load on a fresh `make up` (EVENT_RETENTION_MS=3600000): memory, disk, lag every minute, then every retained answer checked; vars SOAK_TAGS=10000000 SOAK_SAMPLE_S=60, ARGS (python -m harness.soak --help)
+	@$(PYTHON) -m harness.soak $(ARGS)

@@ -1,0 +1,172 @@
+"""What one soak sample measures on the running stack: memory, disk and the job's consumer lag."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import psutil
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+
+from harness.local_stack.kafka import _quiet_logger, admin_client
+from harness.local_stack.stack import Stack
+
+# "garbage-first heap   total 262144K, used 45678K [...]" (and each generation's line for
+# the other collectors; "5% used" region lines do not match).
+_USED_RE = re.compile(r"\bused (\d+)([KMG])\b")
+_UNIT = {"K": 1 / 1024, "M": 1.0, "G": 1024.0}
+
+
+def disk_mb(root: Path) -> float:
+    """Disk usage (du, allocated blocks) of a directory tree in MiB; files may vanish meanwhile."""
+    total = 0
+    stack = [root]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                else:
+                    total += entry.stat(follow_symlinks=False).st_blocks * 512
+            except FileNotFoundError:
+                pass
+    return total / 2**20
+
+
+def heap_used_mb(heap_info: str) -> float:
+    """Used heap (MiB) from `jcmd <pid> GC.heap_info`: the lines before Metaspace."""
+    used = 0.0
+    for line in heap_info.splitlines():
+        if line.strip().startswith("Metaspace"):
+            break
+        for amount, unit in _USED_RE.findall(line):
+            used += int(amount) * _UNIT[unit]
+    return used
+
+
+class Probe:
+    """Reads the stack's processes, directories and the job's group offsets."""
+
+    def __init__(self, stack: Stack, group: str) -> None:
+        self.stack = stack
+        s = stack.settings
+        self.topic = s.kafka_topic
+        self.group = group
+        self.admin = admin_client(s.kafka_bootstrap_servers)
+        # Only for watermark offsets: a group of its own that never subscribes.
+        self.consumer = Consumer({"bootstrap.servers": s.kafka_bootstrap_servers,
+                                  "group.id": f"soak-probe-{uuid.uuid4().hex[:8]}",
+                                  "enable.auto.commit": False, "logger": _quiet_logger()})
+        meta = self.admin.list_topics(self.topic, timeout=10).topics[self.topic]
+        if meta.error is not None:
+            raise SystemExit(f"topic {self.topic}: {meta.error}")
+        self.partitions = sorted(meta.partitions)
+        job = stack.flink_job
+        if job is None:
+            raise SystemExit("the stack runs without the stream job (FLINK_JOB_ENABLED=false)")
+        self.job = job
+        self.checkpoint_dir = Path(job.process.env["FLINK_CHECKPOINT_DIR"])
+
+    def close(self) -> None:
+        self.consumer.close()
+
+    # --- offsets -------------------------------------------------------------------
+    def end_offsets(self) -> dict[int, tuple[int, int]]:
+        """Partition -> (low, high) watermark."""
+        return {p: self.consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)
+                for p in self.partitions}
+
+    def committed(self) -> dict[int, int]:
+        """Partition -> the job group's committed offset (-1: none yet)."""
+        request = ConsumerGroupTopicPartitions(self.group, [TopicPartition(self.topic, p) for p in self.partitions])
+        answer = self.admin.list_consumer_group_offsets([request])[self.group].result(timeout=10)
+        return {tp.partition: tp.offset if tp.offset >= 0 else -1 for tp in answer.topic_partitions}
+
+    def lag(self) -> tuple[int, int]:
+        """(tags in the topic the job's group has not committed yet, offsets committed so far)."""
+        ends, committed = self.end_offsets(), self.committed()
+        lag = done = 0
+        for p, (low, high) in ends.items():
+            position = committed.get(p, -1)
+            position = low if position < 0 else position
+            lag += max(0, high - position)
+            done += position
+        return lag, done
+
+    # --- processes -----------------------------------------------------------------
+    def rss_mb(self) -> dict[str, float | None]:
+        """Component -> RSS of its process tree (None: not running)."""
+        return {c.name: c.process.rss_mb() for c in self.stack.components()}
+
+    def job_jvm(self) -> psutil.Process | None:
+        """The Flink JVM: the largest java process under the job's (PyFlink) process."""
+        proc = self.job.process.process()
+        if proc is None:
+            return None
+        jvms = []
+        for child in proc.children(recursive=True):
+            try:
+                if child.name() == "java":
+                    jvms.append((child.memory_info().rss, child))
+            except psutil.NoSuchProcess:
+                pass
+        return max(jvms, key=lambda x: x[0])[1] if jvms else None
+
+    def jcmd(self, jvm: psutil.Process) -> str:
+        """The stack's JDK's jcmd, else the one beside the JVM's own java, else PATH's."""
+        candidates = []
+        if self.stack.settings.java_home is not None:
+            candidates.append(self.stack.settings.java_home / "bin" / "jcmd")
+        try:
+            candidates.append(Path(jvm.exe()).parent / "jcmd")
+        except psutil.Error:
+            pass
+        for path in candidates:
+            if path.is_file():
+                return str(path)
+        found = shutil.which("jcmd")
+        if found is None:
+            raise SystemExit("jcmd not found (a JDK is needed; set JAVA_HOME)")
+        return found
+
+    def job_heap_after_gc_mb(self) -> float | None:
+        """Live heap of the job's JVM: a full GC, then the used heap."""
+        jvm = self.job_jvm()
+        if jvm is None:
+            return None
+        jcmd = self.jcmd(jvm)
+        try:
+            subprocess.run([jcmd, str(jvm.pid), "GC.run"], capture_output=True, text=True, timeout=120, check=True)
+            info = subprocess.run([jcmd, str(jvm.pid), "GC.heap_info"], capture_output=True, text=True,
+                                  timeout=60, check=True).stdout
+        except (subprocess.SubprocessError, OSError):
+            return None
+        return heap_used_mb(info)
+
+    def job_environment(self, name: str) -> str | None:
+        """A variable of the running job's environment (None: unset or not readable)."""
+        proc = self.job.process.process()
+        try:
+            return proc.environ().get(name) if proc is not None else None
+        except psutil.Error:
+            return None
+
+    # --- disk ------------------------------------------------------------------------
+    def disk(self) -> dict[str, float]:
+        """MiB on disk of Cassandra's data (after a flush), Kafka's logs and the job's checkpoints."""
+        for node in self.stack.cassandra_nodes:
+            if node.is_running():
+                node.nodetool("flush")
+        return {
+            "cassandra_mb": sum(disk_mb(node.home / "data") for node in self.stack.cassandra_nodes),
+            "kafka_mb": sum(disk_mb(broker.data_dir) for broker in self.stack.kafka_brokers),
+            "checkpoint_mb": disk_mb(self.checkpoint_dir),
+        }

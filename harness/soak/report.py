@@ -1,0 +1,140 @@
+"""The soak's outputs: one CSV row per sample, the plot, and the extrapolation to a day."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+DAY_TAGS = 86_400_000  # a day at the reference 1,000 tags/s
+RSS_LIMIT_GIB = 12.0  # issue 12: all processes of a day within 12 GiB
+DISK_LIMIT_GB = 40.0  # ... and 40 GB of disk
+DISK_COLUMNS = ("cassandra_mb", "kafka_mb", "checkpoint_mb")
+
+
+def columns(components: Sequence[str]) -> list[str]:
+    return ["elapsed_s", "tags", "lag", "event_time", *(f"rss_mb_{c}" for c in components), "rss_mb_total",
+            "job_heap_after_gc_mb", *DISK_COLUMNS]
+
+
+class CsvLog:
+    """Appends rows and flushes each, so an interrupted soak keeps what it measured."""
+
+    def __init__(self, path: Path, fields: list[str]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.fields = fields
+        self.rows: list[dict[str, Any]] = []
+        self._file: IO[str] = path.open("w", newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=fields)
+        self._writer.writeheader()
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self._writer.writerow({k: "" if row.get(k) is None else row[k] for k in self.fields})
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _series(rows: Sequence[dict[str, Any]], column: str) -> tuple[list[float], list[float]]:
+    xs, ys = [], []
+    for row in rows:
+        if row.get(column) is not None:
+            xs.append(float(row["tags"]))
+            ys.append(float(row[column]))
+    return xs, ys
+
+
+def linear_fit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float] | None:
+    """(slope, intercept) by least squares; None with fewer than two distinct x."""
+    n = len(xs)
+    if n < 2:
+        return None
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx == 0:
+        return None
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+    return slope, my - slope * mx
+
+
+def extrapolate(rows: Sequence[dict[str, Any]], components: Sequence[str], retention_tags: int) -> list[str]:
+    """Lines of text: each metric fitted over the last half of the samples, at DAY_TAGS tags."""
+    half = [r for r in rows[len(rows) // 2:] if r["tags"] > 0]
+    metrics = [*(f"rss_mb_{c}" for c in components), "rss_mb_total", "job_heap_after_gc_mb", *DISK_COLUMNS,
+               "disk_mb_total"]
+    with_total = [{**r, "disk_mb_total": _disk_total(r)} for r in half]
+    out = [f"extrapolation to {DAY_TAGS:,} tags (a day at 1,000 tags/s), linear fits over the last "
+           f"{len(half)} samples (tags {half[0]['tags']:,}..{half[-1]['tags']:,}):" if half else
+           "extrapolation: no samples"]
+    day: dict[str, float] = {}
+    for metric in metrics:
+        xs, ys = _series(with_total, metric)
+        fit = linear_fit(xs, ys)
+        if fit is None:
+            continue
+        slope, intercept = fit
+        day[metric] = intercept + slope * DAY_TAGS
+        out.append(f"  {metric:<24} now {ys[-1]:>9.0f} MB   {slope * 1e6:>+9.1f} MB per M tags   "
+                   f"day {day[metric]:>9.0f} MB")
+    if "rss_mb_total" in day and "disk_mb_total" in day:
+        rss_gib, disk_gb = day["rss_mb_total"] / 1024, day["disk_mb_total"] * 2**20 / 1e9
+        out.append(f"a day fits in {rss_gib:.1f} GiB RSS (limit {RSS_LIMIT_GIB:.0f}: "
+                   f"{'ok' if rss_gib <= RSS_LIMIT_GIB else 'OVER'}) and {disk_gb:.1f} GB disk "
+                   f"(limit {DISK_LIMIT_GB:.0f}: {'ok' if disk_gb <= DISK_LIMIT_GB else 'OVER'})")
+    # With the default 24 h retention nothing is deleted within the first day: its disk is
+    # the growth per tag before this run's (shorter) retention began to delete.
+    early = [{**r, "disk_mb_total": _disk_total(r)} for r in rows if 0 < r["tags"] <= retention_tags]
+    fit = linear_fit(*_series(early, "disk_mb_total"))
+    if fit is not None:
+        out.append(f"disk before retention deleted anything: {fit[0] * 1e6:+.1f} MB per M tags, so a day kept "
+                   f"whole (default 24 h retention) needs about {fit[0] * DAY_TAGS * 2**20 / 1e9:.1f} GB")
+    return out
+
+
+def _disk_total(row: dict[str, Any]) -> float | None:
+    values = [row.get(c) for c in DISK_COLUMNS]
+    return None if any(v is None for v in values) else sum(float(v) for v in values if v is not None)
+
+
+def plot(rows: Sequence[dict[str, Any]], components: Sequence[str], path: Path, title: str) -> None:
+    """Three panels against tags produced: memory, disk, consumer lag."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (mem, disk, lag) = plt.subplots(3, 1, figsize=(11, 11), sharex=True)
+    scale = 1e6
+
+    def draw(ax: Any, column: str, label: str, **style: Any) -> None:
+        xs, ys = _series(rows, column)
+        if xs:
+            ax.plot([x / scale for x in xs], ys, marker=".", label=label, **style)
+
+    for c in components:
+        draw(mem, f"rss_mb_{c}", f"RSS {c}")
+    draw(mem, "rss_mb_total", "RSS total", color="black", linewidth=2)
+    draw(mem, "job_heap_after_gc_mb", "job heap after full GC", color="black", linestyle="--")
+    mem.set_ylabel("MB")
+    mem.set_title("memory")
+    for column, label in (("cassandra_mb", "Cassandra data (after flush)"), ("kafka_mb", "Kafka log"),
+                          ("checkpoint_mb", "job checkpoints")):
+        draw(disk, column, label)
+    disk.set_ylabel("MB")
+    disk.set_title("disk")
+    draw(lag, "lag", "consumer lag of the job's group")
+    lag.set_ylabel("tags")
+    lag.set_title("lag")
+    lag.set_xlabel("tags produced (millions)")
+    for ax in (mem, disk, lag):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -20,7 +20,8 @@ Needs a fresh stack (an empty topic):
     make clean && EVENT_RETENTION_MS=3600000 make up && make soak
     .venv/bin/python -m harness.soak --tags 200000 --sample-s 15 --out /tmp/soak
 
-Writes docs/soak/soak-<date>-<time>.csv, .png and .json (--out to change).
+Writes docs/soak/soak-<date>-<time>.csv, .png and .json (--out to change); the plot and
+the fits are against the tags the job has processed (produced minus lag).
 Options default to SOAK_<OPTION> variables (SOAK_TAGS, SOAK_SAMPLE_S, ...).
 --port-shift/--run-dir select a stack started beside `make up` with
 StackSettings().shifted(...).

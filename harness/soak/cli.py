@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "(make clean && EVENT_RETENTION_MS=3600000 make up)")
     retention, retention_source = retention_ms(args, probe, settings)
     workload = Workload(seed=args.seed)
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d-%H%M")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d-%H%M%S")
     csv_path = args.out / f"soak-{stamp}.csv"
     log = CsvLog(csv_path, columns([c.name for c in stack.components()]))
     feeder = Feeder(stack_settings.kafka_bootstrap_servers, probe.topic, workload)
@@ -182,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         png = csv_path.with_suffix(".png")
         if log.rows:
             plot(log.rows, soak.components, png,
-                 f"make soak: {feeder.produced:,} tags (seed {args.seed}), retention {retention / 3_600_000:g} h")
+                 f"make soak: {feeder.produced:,} tags (seed {args.seed}), retained window {retention / 60_000:g} min")
         lines = extrapolate(log.rows, soak.components, retention // workload.step_ms)
         print("\n".join(lines))
         summary["extrapolation"] = lines

@@ -6,19 +6,22 @@ import os
 import re
 import shutil
 import subprocess
-import uuid
+import time
 from pathlib import Path
 
 import psutil
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from harness.local_stack.kafka import _quiet_logger, admin_client
+from harness.local_stack.kafka import _quiet_logger
 from harness.local_stack.stack import Stack
 
 # "garbage-first heap   total 262144K, used 45678K [...]" (and each generation's line for
 # the other collectors; "5% used" region lines do not match).
 _USED_RE = re.compile(r"\bused (\d+)([KMG])\b")
 _UNIT = {"K": 1 / 1024, "M": 1.0, "G": 1024.0}
+COORDINATOR_WAIT_S = 120.0
+_COORDINATOR_ERRORS = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
+                       KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError._TIMED_OUT)
 
 
 def disk_mb(root: Path) -> float:
@@ -60,12 +63,13 @@ class Probe:
         s = stack.settings
         self.topic = s.kafka_topic
         self.group = group
-        self.admin = admin_client(s.kafka_bootstrap_servers)
-        # Only for watermark offsets: a group of its own that never subscribes.
-        self.consumer = Consumer({"bootstrap.servers": s.kafka_bootstrap_servers,
-                                  "group.id": f"soak-probe-{uuid.uuid4().hex[:8]}",
+        # Reads the job group's committed offsets (OffsetFetch) and the watermarks; it never
+        # subscribes, so it never joins the group, and it commits nothing. (Not the
+        # AdminClient: its list_consumer_group_offsets segfaults in librdkafka while the
+        # group has no coordinator yet, confluent-kafka-python issue 1982.)
+        self.consumer = Consumer({"bootstrap.servers": s.kafka_bootstrap_servers, "group.id": group,
                                   "enable.auto.commit": False, "logger": _quiet_logger()})
-        meta = self.admin.list_topics(self.topic, timeout=10).topics[self.topic]
+        meta = self.consumer.list_topics(self.topic, timeout=10).topics[self.topic]
         if meta.error is not None:
             raise SystemExit(f"topic {self.topic}: {meta.error}")
         self.partitions = sorted(meta.partitions)
@@ -86,9 +90,18 @@ class Probe:
 
     def committed(self) -> dict[int, int]:
         """Partition -> the job group's committed offset (-1: none yet)."""
-        request = ConsumerGroupTopicPartitions(self.group, [TopicPartition(self.topic, p) for p in self.partitions])
-        answer = self.admin.list_consumer_group_offsets([request])[self.group].result(timeout=10)
-        return {tp.partition: tp.offset if tp.offset >= 0 else -1 for tp in answer.topic_partitions}
+        # A fresh broker answers NOT_COORDINATOR until it has created __consumer_offsets.
+        deadline = time.monotonic() + COORDINATOR_WAIT_S
+        while True:
+            try:
+                answer = self.consumer.committed([TopicPartition(self.topic, p) for p in self.partitions], timeout=10)
+                return {tp.partition: tp.offset if tp.offset >= 0 else -1 for tp in answer}
+            except KafkaException as exc:
+                if not exc.args[0].retriable() and exc.args[0].code() not in _COORDINATOR_ERRORS:
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.5)
 
     def lag(self) -> tuple[int, int]:
         """(tags in the topic the job's group has not committed yet, offsets committed so far)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,11 +39,21 @@ class CsvLog:
         self._file.close()
 
 
-def _series(rows: Sequence[dict[str, Any]], column: str) -> tuple[list[float], list[float]]:
+def processed(row: dict[str, Any]) -> int:
+    """Tags the job has taken (produced minus its lag): what its state and the stores follow."""
+    return int(row["tags"]) - int(row["lag"])
+
+
+def produced(row: dict[str, Any]) -> int:
+    return int(row["tags"])
+
+
+def _series(rows: Sequence[dict[str, Any]], column: str,
+            x_of: Callable[[dict[str, Any]], int] = processed) -> tuple[list[float], list[float]]:
     xs, ys = [], []
     for row in rows:
         if row.get(column) is not None:
-            xs.append(float(row["tags"]))
+            xs.append(float(x_of(row)))
             ys.append(float(row[column]))
     return xs, ys
 
@@ -63,16 +73,17 @@ def linear_fit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float] 
 
 def extrapolate(rows: Sequence[dict[str, Any]], components: Sequence[str], retention_tags: int) -> list[str]:
     """Lines of text: each metric fitted over the last half of the samples, at DAY_TAGS tags."""
-    half = [r for r in rows[len(rows) // 2:] if r["tags"] > 0]
+    half = [r for r in rows[len(rows) // 2:] if processed(r) > 0]
     metrics = [*(f"rss_mb_{c}" for c in components), "rss_mb_total", "job_heap_after_gc_mb", *DISK_COLUMNS,
                "disk_mb_total"]
     with_total = [{**r, "disk_mb_total": _disk_total(r)} for r in half]
     out = [f"extrapolation to {DAY_TAGS:,} tags (a day at 1,000 tags/s), linear fits over the last "
-           f"{len(half)} samples (tags {half[0]['tags']:,}..{half[-1]['tags']:,}):" if half else
+           f"{len(half)} samples (tags processed {processed(half[0]):,}..{processed(half[-1]):,}):" if half else
            "extrapolation: no samples"]
     day: dict[str, float] = {}
     for metric in metrics:
-        xs, ys = _series(with_total, metric)
+        # Kafka's log follows what was produced; everything else what the job processed.
+        xs, ys = _series(with_total, metric, produced if metric == "kafka_mb" else processed)
         fit = linear_fit(xs, ys)
         if fit is None:
             continue
@@ -87,7 +98,7 @@ def extrapolate(rows: Sequence[dict[str, Any]], components: Sequence[str], reten
                    f"(limit {DISK_LIMIT_GB:.0f}: {'ok' if disk_gb <= DISK_LIMIT_GB else 'OVER'})")
     # With the default 24 h retention nothing is deleted within the first day: its disk is
     # the growth per tag before this run's (shorter) retention began to delete.
-    early = [{**r, "disk_mb_total": _disk_total(r)} for r in rows if 0 < r["tags"] <= retention_tags]
+    early = [{**r, "disk_mb_total": _disk_total(r)} for r in rows if 0 < processed(r) <= retention_tags]
     fit = linear_fit(*_series(early, "disk_mb_total"))
     if fit is not None:
         out.append(f"disk before retention deleted anything: {fit[0] * 1e6:+.1f} MB per M tags, so a day kept "
@@ -101,7 +112,7 @@ def _disk_total(row: dict[str, Any]) -> float | None:
 
 
 def plot(rows: Sequence[dict[str, Any]], components: Sequence[str], path: Path, title: str) -> None:
-    """Three panels against tags produced: memory, disk, consumer lag."""
+    """Three panels against the tags the job has processed: memory, disk, consumer lag."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -129,7 +140,7 @@ def plot(rows: Sequence[dict[str, Any]], components: Sequence[str], path: Path, 
     draw(lag, "lag", "consumer lag of the job's group")
     lag.set_ylabel("tags")
     lag.set_title("lag")
-    lag.set_xlabel("tags produced (millions)")
+    lag.set_xlabel("tags processed by the job (produced - lag), millions")
     for ax in (mem, disk, lag):
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")

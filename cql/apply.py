@@ -3,9 +3,9 @@
 Files run in sorted filename order. A statement ends with a line whose last
 non-blank character is `;`; lines that start with `--` (after indentation) are
 comments and skipped (a `--` after code on the same line is NOT treated as a
-comment). Two placeholders are substituted by plain text replacement (no
-str.format, the CQL map literals use braces): `{keyspace}` and
-`{replication_factor}`. Statements are expected to say IF NOT EXISTS, so
+comment). Three placeholders are substituted by plain text replacement (no
+str.format, the CQL map literals use braces): `{keyspace}`,
+`{replication_factor}` and `{gc_grace_seconds}` (`gc_grace_seconds`). Statements are expected to say IF NOT EXISTS, so
 applying the schema again is harmless.
 """
 
@@ -90,7 +90,15 @@ def render(text: str, keyspace: str, replication_factor: int) -> str:
     validate_keyspace(keyspace)
     if not isinstance(replication_factor, int) or not 1 <= replication_factor <= 10:
         raise ValueError(f"invalid replication factor {replication_factor!r}")
-    return text.replace("{keyspace}", keyspace).replace("{replication_factor}", str(replication_factor))
+    return (text.replace("{keyspace}", keyspace).replace("{replication_factor}", str(replication_factor))
+            .replace("{gc_grace_seconds}", str(gc_grace_seconds(replication_factor))))
+
+
+def gc_grace_seconds(replication_factor: int) -> int:
+    """How long a tombstone outlives its delete: with one replica no other copy can miss the
+    delete, so 0; with more, Cassandra's hint window (3 h), within which a node that was down
+    gets the deletes it missed replayed (a node down longer must be repaired)."""
+    return 0 if replication_factor == 1 else 3 * 3600
 
 
 def statements(keyspace: str, replication_factor: int, cql_dir: Path | None = None) -> list[tuple[str, str]]:

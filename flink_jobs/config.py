@@ -2,7 +2,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from common.limits import PROFILE_CAP
+from common.limits import PROFILE_CAP, RETAINED_EVENT_TIME_MS
 from common.settings import CassandraSettings, KafkaSettings, LoggingSettings
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -36,15 +36,19 @@ class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
     # state changes since the last one (a full copy every FLINK_MATERIALIZE_INTERVAL_MS).
     flink_changelog: bool = True
     flink_materialize_interval_ms: int = Field(default=600_000, ge=1_000)
-    # The cube is aggregated in mini-batches of this latency (and size): each
-    # bucket's totals are rewritten at most once per batch, and a quiet
-    # stream's last bucket is final about this long after its last tag.
-    bucket_flush_ms: int = Field(default=1_000, ge=100)
-    bucket_batch_size: int = Field(default=20_000, ge=100)
-    # A cube cell untouched for this long (wall clock) leaves the job's state;
-    # a later tag for it would then restart its total. Must cover how long
-    # (in wall time) late tags of a bucket can still arrive. See docs/DESIGN.md.
-    cube_state_ttl_ms: int = Field(default=26 * 3600 * 1000, ge=60_000)
+    # The cube (docs/DESIGN.md, "Windows, lateness and retention"). Event time throughout:
+    # - watermarks trail the newest tag time of each Kafka partition by this much;
+    cube_out_of_orderness_ms: int = Field(default=2_000, ge=0, le=60_000)
+    # - a partition without tags for this long (processing time) stops holding them back;
+    source_idle_timeout_ms: int = Field(default=5_000, ge=100)
+    # - a bucket's window is kept this long after its end, then released: later tags
+    #   for it take the late path (a correction row each, written within a checkpoint);
+    cube_allowed_lateness_ms: int = Field(default=180_000, ge=0, le=300_000)
+    # - buckets this far behind the watermark are deleted, and tags for them dropped (SPEC: 24 h);
+    event_retention_ms: int = Field(default=RETAINED_EVENT_TIME_MS, ge=5 * 60_000)
+    # A cell's running total is written at most this often while its tags arrive,
+    # so a stream that stops has its last bucket final about this long after its last tag.
+    cube_emit_interval_ms: int = Field(default=1_000, ge=100, le=5_000)
     # Newest tags per cookie and action kept in Cassandra (SPEC: at least PROFILE_CAP).
     profile_cap: int = Field(default=PROFILE_CAP, ge=PROFILE_CAP)
     # Extra rows tolerated before a trim, so trims are rare range deletes.

@@ -1,11 +1,12 @@
-"""The job's Cassandra sinks are Java (the Maven module flink_jobs/cassandra_sinks/):
-this attaches them to the SQL half's streams and passes them their settings.
+"""The job's windows and Cassandra sinks are Java (the Maven module
+flink_jobs/cassandra_sinks/: allezon.cube and allezon.sinks): this attaches
+them to the SQL half's tag rows and passes them their settings.
 
 Their jar comes from FLINK_SINKS_JAR (built by the local stack, shipped in the
-Docker image). Rows reach them by column name (sql.CUBE_COLUMNS and
-sql.PROFILE_COLUMNS; allezon.sinks.Columns on the Java side).
-Why Java: a cube or profile row that enters a Python function costs a
-Java-to-Python crossing under one interpreter lock; see docs/BENCHMARKS.md.
+Docker image). Rows reach them by column name (sql.PROFILE_COLUMNS and
+sql.CUBE_INPUT_COLUMNS; allezon.Columns on the Java side).
+Why Java: a row that enters a Python function costs a Java-to-Python
+crossing under one interpreter lock; see docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -33,16 +34,19 @@ def sink_settings(s: JobSettings) -> dict[str, str]:
         "flush_ms": str(s.writer_flush_ms),
         "profile_cap": str(s.profile_cap),
         "profile_trim_slack": str(s.profile_trim_slack),
+        "allowed_lateness_ms": str(s.cube_allowed_lateness_ms),
+        "retention_ms": str(s.event_retention_ms),
+        "emit_interval_ms": str(s.cube_emit_interval_ms),
     }
 
 
-def attach(cube_changelog: DataStream, tag_rows: DataStream, s: JobSettings) -> None:
-    """Attach the Java sinks to the cube's changelog and the tag rows (PyFlink
-    DataStreams backed by Java streams: no Python on the way)."""
+def attach(tag_rows: DataStream, s: JobSettings) -> None:
+    """Build the cube of the tag rows and attach the sinks (all Java, on the
+    Java stream behind the PyFlink DataStream: no Python on the way)."""
     from pyflink.java_gateway import get_gateway
 
     gateway = get_gateway()
     settings = gateway.jvm.java.util.HashMap()
     for key, value in sink_settings(s).items():
         settings.put(key, value)
-    gateway.jvm.allezon.sinks.CassandraSinks.attach(cube_changelog._j_data_stream, tag_rows._j_data_stream, settings)
+    gateway.jvm.allezon.sinks.CassandraSinks.attach(tag_rows._j_data_stream, settings)

@@ -2,9 +2,10 @@
 
 Run: `.venv-flink/bin/python -m flink_jobs.user_tags_job` (PyFlink's local
 cluster; `make up` does this, harness/local_stack/services.py has its argv
-and environment). Source and cube are Flink SQL (sql.py); the Cassandra sinks
-are Java (flink_jobs/cassandra_sinks/, attached by sinks.py), so no record
-enters Python: this module only builds the graph.
+and environment). The source, its event time and watermarks are Flink SQL
+(sql.py); the cube's windows and the Cassandra sinks are Java
+(flink_jobs/cassandra_sinks/, attached by sinks.py), so no record enters
+Python: this module only builds the graph.
 
 Exactly-once effect: checkpoints hold the Kafka offsets and the cube state, a
 checkpoint completes only once the sinks had every earlier row acknowledged by
@@ -35,7 +36,7 @@ log = logging.getLogger("flink_jobs.user_tags_job")
 # graph-<version>, so a new graph starts empty and replays the topic from the
 # earliest offset, rewriting every row exactly (all writes are idempotent
 # upserts), instead of failing to map the old state.
-GRAPH_VERSION = 3
+GRAPH_VERSION = 4
 
 
 def checkpoint_root(s: JobSettings) -> Path:
@@ -114,18 +115,17 @@ def build(s: JobSettings, restore_from: Path | str | None) -> StreamExecutionEnv
 
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(s, restore_from))
     t_env = StreamTableEnvironment.create(env)
-    for key, value in sql.cube_table_config(s).items():
+    for key, value in sql.table_config(s).items():
         t_env.get_config().set(key, value)
     startup = "group-offsets" if restore_from else "earliest-offset"
     t_env.execute_sql(sql.source_ddl(s, startup))
 
     # The sinks' classes must be visible to this driver's JVM too (the graph is built there).
     add_jars_to_context_class_loader([j.as_uri() for j in job_jars(s)])
-    # One Kafka source: its rows go to the profile sink and, as a view, into the cube.
+    # One Kafka source: its rows (timestamped with their event time, with the
+    # source's watermarks) go to the profile sink and into the cube.
     tag_rows = t_env.to_data_stream(t_env.sql_query(sql.tag_rows_query()))
-    t_env.create_temporary_view(sql.TAG_ROWS_VIEW, t_env.from_data_stream(tag_rows))
-    cube = t_env.to_changelog_stream(t_env.sql_query(sql.cube_query(s, sql.TAG_ROWS_VIEW)))
-    sinks.attach(cube, tag_rows, s)
+    sinks.attach(tag_rows, s)
     return env
 
 

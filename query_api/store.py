@@ -152,7 +152,7 @@ class AggregateStore:
     @classmethod
     def prepare(cls, session: Session, hedging: Hedging = Hedging(), retry_deadline_s: float = 0.0) -> AggregateStore:
         stmt = session.prepare(
-            "SELECT bucket_ms, count, sum_price FROM aggregates_by_minute "
+            "SELECT bucket_ms, count, sum_price FROM aggregate_cells "
             "WHERE action = ? AND dims = ? AND bucket_ms IN ? AND origin = ? AND brand_id = ? AND category_id = ?"
         )
         stmt.is_idempotent = True
@@ -161,7 +161,8 @@ class AggregateStore:
     async def buckets(
         self, action: str, dims: int, origin: str, brand_id: str, category_id: str, start_ms: int, end_ms: int
     ) -> dict[int, tuple[int, int]]:
-        """{bucket_ms: (count, sum_price)} of the stored buckets in [start, end): one row per bucket's partition."""
+        """{bucket_ms: (count, sum_price)} of the stored buckets in [start, end): per bucket's partition,
+        the cell's window row plus its late corrections (cql/020_aggregates.cql), summed."""
         buckets = list(range(start_ms - start_ms % BUCKET_MS, end_ms, BUCKET_MS))
         deadline = time.monotonic() + self.retry_deadline_s
         reads = [
@@ -171,7 +172,8 @@ class AggregateStore:
         found: dict[int, tuple[int, int]] = {}
         for rows in await asyncio.gather(*reads):
             for bucket_ms, count, sum_price in rows:
-                found[bucket_ms] = (count or 0, sum_price or 0)
+                c, p = found.get(bucket_ms, (0, 0))
+                found[bucket_ms] = (c + (count or 0), p + (sum_price or 0))
         return found
 
     async def _rows(self, values: tuple[Any, ...], deadline: float) -> list[Any]:

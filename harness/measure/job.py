@@ -178,8 +178,9 @@ def main() -> None:
         last_sample = 0.0
 
         with stack.cassandra_session(keyspace) as session:
-            total = session.prepare("SELECT count FROM aggregates_by_minute WHERE action=? AND dims=0 AND bucket_ms=? "
-                                    "AND origin='' AND brand_id='' AND category_id=''")
+            total = session.prepare("SELECT count FROM aggregate_cells WHERE action=? AND dims=0 AND bucket_ms=? "
+                                    "AND origin='' AND brand_id='' AND category_id=''"
+                                    " AND late_partition=-1 AND late_offset=-1")
             visible = session.prepare("SELECT time_ms FROM user_profiles WHERE cookie=? AND action=? AND time_ms=?")
             pending_buckets, pending_probes = dict(buckets), list(probes)
             while pending_buckets or pending_probes:

@@ -65,8 +65,9 @@ def main() -> None:
                 (last_tag.cookie, last_tag.action, last_tag.time_ms)).one():
                 profile_s = time.monotonic() - acked_at
             if bucket_s is None and all(
-                (session.execute("SELECT count FROM aggregates_by_minute WHERE action=%s AND dims=0 AND bucket_ms=%s "
-                                 "AND origin='' AND brand_id='' AND category_id=''",
+                (session.execute("SELECT count FROM aggregate_cells WHERE action=%s AND dims=0 AND bucket_ms=%s "
+                                 "AND origin='' AND brand_id='' AND category_id=''"
+                                    " AND late_partition=-1 AND late_offset=-1",
                                  (a, final_bucket)).one() or [0])[0] == n
                 for a, n in last_bucket.items()):
                 bucket_s = time.monotonic() - acked_at

@@ -141,11 +141,12 @@ class Keyspace:
             (accepted.cookie, accepted.action, accepted.time_ms, partition, offset,
              accepted.canonical_json().decode()))
         read = session.prepare(
-            f"SELECT count, sum_price FROM {ks}.aggregates_by_minute WHERE action = ? AND dims = ? "
-            "AND bucket_ms = ? AND origin = ? AND brand_id = ? AND category_id = ?")
+            f"SELECT count, sum_price FROM {ks}.aggregate_cells WHERE action = ? AND dims = ? "
+            "AND bucket_ms = ? AND origin = ? AND brand_id = ? AND category_id = ? AND late_partition = -1 "
+            "AND late_offset = -1")
         write = session.prepare(
-            f"INSERT INTO {ks}.aggregates_by_minute (action, dims, bucket_ms, origin, brand_id, category_id, "
-            "count, sum_price) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            f"INSERT INTO {ks}.aggregate_cells (action, dims, bucket_ms, origin, brand_id, category_id, "
+            "late_partition, late_offset, count, sum_price) VALUES (?, ?, ?, ?, ?, ?, -1, -1, ?, ?)")
         bucket = bucket_of(accepted.time_ms)
         for mask in ALL_MASKS:
             origin, brand, category = cell_key(mask, accepted.origin, p.brand_id, p.category_id)

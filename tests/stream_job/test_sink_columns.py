@@ -1,6 +1,8 @@
-"""The row fields the Java sinks read by name (allezon.sinks.Columns) are the
-columns the job's SELECTs produce (flink_jobs/sql.py CUBE_COLUMNS and
-PROFILE_COLUMNS). Runs in the job's own virtualenv (PyFlink).
+"""The row fields the Java side reads and writes by name (allezon.Columns) are
+the columns of flink_jobs/sql.py: the tag rows the SELECT produces
+(PROFILE_COLUMNS, CUBE_INPUT_COLUMNS) and the cube rows (CUBE_COLUMNS). The tag
+rows carry their event time as a time attribute (the windows' timestamps).
+Runs in the job's own virtualenv (PyFlink).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from flink_jobs import sql
 from flink_jobs.config import JobSettings
 
 COLUMNS_JAVA = (Path(__file__).resolve().parents[2]
-                / "flink_jobs/cassandra_sinks/src/main/java/allezon/sinks/Columns.java")
+                / "flink_jobs/cassandra_sinks/src/main/java/allezon/Columns.java")
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +37,9 @@ def t_env(tmp_path_factory: pytest.TempPathFactory) -> TableEnvironment:
     return env
 
 
-def test_the_cube_query_yields_the_cube_columns(t_env: TableEnvironment) -> None:
-    names = t_env.sql_query(sql.cube_query(JobSettings())).get_schema().get_field_names()
-    assert tuple(names) == sql.CUBE_COLUMNS
+def test_the_tag_rows_carry_the_event_time_as_their_rowtime(t_env: TableEnvironment) -> None:
+    schema = t_env.sql_query(sql.tag_rows_query())._j_table.getResolvedSchema()
+    assert "*ROWTIME*" in str(schema.getColumn(sql.EVENT_TIME).get().getDataType()), str(schema)
 
 
 def test_the_tag_rows_hold_the_profile_columns_and_what_the_cube_reads(t_env: TableEnvironment) -> None:
@@ -48,4 +50,5 @@ def test_the_tag_rows_hold_the_profile_columns_and_what_the_cube_reads(t_env: Ta
 
 def test_the_java_sinks_read_exactly_these_names() -> None:
     java = set(re.findall(r'static final String \w+ = "(\w+)";', COLUMNS_JAVA.read_text()))
-    assert java == {*sql.CUBE_COLUMNS, *sql.PROFILE_COLUMNS}
+    # The event time reaches Java as each record's timestamp, not as a field.
+    assert java == {*sql.CUBE_COLUMNS, *sql.PROFILE_COLUMNS, *sql.CUBE_INPUT_COLUMNS} - {sql.EVENT_TIME}

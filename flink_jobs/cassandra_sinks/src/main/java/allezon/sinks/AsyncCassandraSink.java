@@ -46,8 +46,13 @@ import java.util.function.Consumer;
 public abstract class AsyncCassandraSink<IN> extends RichSinkFunction<IN> implements CheckpointedFunction {
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(AsyncCassandraSink.class);
-    /** Tries of a batch before the task fails (write timeouts under load). */
-    static final int WRITE_ATTEMPTS = 5;
+    /**
+     * Tries of a batch before the task fails. Backoffs of 200 ms doubling to at
+     * most 2 s span about 20 s: a killed replica's write timeouts last until
+     * gossip marks it down (about 10 s), and a task restart would cost more.
+     */
+    static final int WRITE_ATTEMPTS = 12;
+    static final long MAX_BACKOFF_MS = 2_000;
     private static final AtomicLong LAST_TIMESTAMP_MICROS = new AtomicLong();
 
     protected final SinkConfig config;
@@ -97,7 +102,7 @@ public abstract class AsyncCassandraSink<IN> extends RichSinkFunction<IN> implem
     }
 
     @Override
-    public void initializeState(FunctionInitializationContext context) {
+    public void initializeState(FunctionInitializationContext context) throws Exception {
         // Nothing to restore: the buffer is empty at every completed checkpoint.
     }
 
@@ -216,7 +221,7 @@ public abstract class AsyncCassandraSink<IN> extends RichSinkFunction<IN> implem
                     return;
                 }
                 LOG.warn("Cassandra write failed (attempt {} of {}), retrying: {}", attempt, WRITE_ATTEMPTS, t.toString());
-                long backoffMs = 200L << (attempt - 1);
+                long backoffMs = Math.min(MAX_BACKOFF_MS, 200L << (attempt - 1));
                 transport.schedule(() -> attempt(statement, then, attempt + 1), backoffMs);
             }
         }, MoreExecutors.directExecutor());

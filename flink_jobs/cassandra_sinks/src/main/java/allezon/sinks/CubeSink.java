@@ -1,5 +1,7 @@
 package allezon.sinks;
 
+import allezon.Columns;
+
 import org.apache.flink.types.Row;
 import org.apache.flink.types.RowKind;
 
@@ -12,17 +14,17 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Upserts the cube's absolute (count, sum_price) per cell; the newest figure
+ * Upserts the cube's absolute (count, sum_price) per cell and bucket, as the
+ * window of that cell counts it (allezon.cube.MinuteCube); the newest figure
  * of a cell wins.
  *
- * <p>Input: the changelog of the SQL cube (flink_jobs/sql.py cube_query),
- * rows with the fields {@link Columns} names (bucket_ms, action, dims, origin,
+ * <p>Input: rows with the fields {@link Columns} names (bucket_ms, action, dims, origin,
  * brand_id, category_id, cnt, sum_price). UPDATE_BEFORE rows are skipped: the matching UPDATE_AFTER
  * carries the new absolute figure. A cell updated twice within one flush
  * period is written once. Rows are sent grouped by partition (action, dims,
  * bucket): one batch, one Cassandra mutation, per partition and flush.
  */
-public final class CubeSink extends AsyncCassandraSink<Row> {
+public final class CubeSink extends CubeTableSink<Row> {
     private static final long serialVersionUID = 1L;
     /** Values of a cube row besides its strings (tinyint, 3 bigints) plus framing. */
     private static final int FIXED_BYTES = 48;
@@ -39,9 +41,10 @@ public final class CubeSink extends AsyncCassandraSink<Row> {
     @Override
     protected void prepare() {
         newestPerCell = new LinkedHashMap<>();
-        upsert = transport.prepare(
-                "INSERT INTO aggregates_by_minute (action, dims, bucket_ms, origin, brand_id, category_id, count, sum_price) "
-                        + "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+        prepareRetention();
+        // The window's own row of the cell: late position (-1, -1); corrections have a tag's Kafka position.
+        upsert = transport.prepare("INSERT INTO " + TABLE + " (action, dims, bucket_ms, origin, brand_id, category_id, "
+                + "late_partition, late_offset, count, sum_price) VALUES (?, ?, ?, ?, ?, ?, -1, -1, ?, ?)");
     }
 
     @Override
@@ -68,6 +71,8 @@ public final class CubeSink extends AsyncCassandraSink<Row> {
         if (older == null) {
             bufferedCells++;
         }
+        written(bucketMs, action);
+        sweep(context.currentWatermark());
         buffered();
     }
 

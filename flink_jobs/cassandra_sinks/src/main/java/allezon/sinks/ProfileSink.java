@@ -1,5 +1,7 @@
 package allezon.sinks;
 
+import allezon.Columns;
+
 import com.datastax.driver.core.ResultSet;
 import com.datastax.driver.core.Row;
 

@@ -1,5 +1,7 @@
 package allezon.sinks;
 
+import allezon.cube.CubeConfig;
+
 import com.datastax.driver.core.Cluster;
 import com.datastax.driver.core.ConsistencyLevel;
 import com.datastax.driver.core.ProtocolVersion;
@@ -32,6 +34,8 @@ public final class SinkConfig implements Serializable {
     final long flushMs;
     final int profileCap;
     final int profileTrimSlack;
+    /** Lateness and retention: which buckets the sinks delete. */
+    final CubeConfig cube;
 
     private SinkConfig(Map<String, String> m) {
         contactPoints = required(m, "contact_points");
@@ -46,6 +50,7 @@ public final class SinkConfig implements Serializable {
         flushMs = Long.parseLong(required(m, "flush_ms"));
         profileCap = Integer.parseInt(required(m, "profile_cap"));
         profileTrimSlack = Integer.parseInt(required(m, "profile_trim_slack"));
+        cube = CubeConfig.from(m);
     }
 
     public static SinkConfig from(Map<String, String> settings) {

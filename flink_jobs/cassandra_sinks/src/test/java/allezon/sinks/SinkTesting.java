@@ -1,5 +1,8 @@
 package allezon.sinks;
 
+import allezon.Columns;
+import allezon.cube.CubeTesting;
+
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -37,6 +40,9 @@ final class SinkTesting {
         m.put("flush_ms", String.valueOf(FLUSH_MS));
         m.put("profile_cap", "4");
         m.put("profile_trim_slack", "2");
+        m.put("allowed_lateness_ms", String.valueOf(CubeTesting.LATENESS));
+        m.put("retention_ms", String.valueOf(CubeTesting.RETENTION));
+        m.put("emit_interval_ms", String.valueOf(CubeTesting.EMIT_MS));
         for (int i = 0; i < overrides.length; i += 2) {
             m.put(overrides[i], overrides[i + 1]);
         }
@@ -47,6 +53,18 @@ final class SinkTesting {
             throws Exception {
         OneInputStreamOperatorTestHarness<Row, Object> h =
                 new OneInputStreamOperatorTestHarness<>(new StreamSink<>(new CubeSink(config, transport)));
+        h.open();
+        return h;
+    }
+
+    static OneInputStreamOperatorTestHarness<Row, Object> correctionHarness(
+            SinkConfig config, FakeTransport transport, org.apache.flink.runtime.checkpoint.OperatorSubtaskState restore)
+            throws Exception {
+        OneInputStreamOperatorTestHarness<Row, Object> h =
+                new OneInputStreamOperatorTestHarness<>(new StreamSink<>(new CorrectionSink(config, transport)));
+        if (restore != null) {
+            h.initializeState(restore);
+        }
         h.open();
         return h;
     }

@@ -142,6 +142,9 @@ class StackSettings(KafkaTopicSettings, CassandraKeyspaceSettings, LoggingSettin
     flink_job_enabled: bool = True
     # Web UI / REST API of the job's local Flink cluster.
     flink_rest_port: int = 8091
+    # The job's JVM (PyFlink's local cluster: JobManager and TaskManager in one).
+    # Its state holds minutes of cube cells (docs/DESIGN.md), so a fixed heap suffices.
+    flink_job_heap: str = "1g"
     # The job's parallelism (FLINK_PARALLELISM, the job's own variable). Unset:
     # Flink's default (1) on a single node, 2 in the replicated mode.
     flink_parallelism: int | None = Field(default=None, ge=1)
@@ -160,7 +163,7 @@ class StackSettings(KafkaTopicSettings, CassandraKeyspaceSettings, LoggingSettin
 
     _consistency = field_validator("cassandra_consistency")(check_consistency)
 
-    @field_validator("kafka_heap", "cassandra_heap")
+    @field_validator("kafka_heap", "cassandra_heap", "flink_job_heap")
     @classmethod
     def _heap(cls, value: str | None) -> str | None:
         if value is None:

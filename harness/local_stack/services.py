@@ -123,6 +123,7 @@ def stream_job_launch(
     checkpoint_dir: Path,
     rest_port: int,
     parallelism: int | None = None,
+    heap: str = "1g",
     repo: Path = REPO_ROOT,
 ) -> JobLaunch:
     """The stream job on PyFlink's local cluster, from `repo` in its own virtualenv.
@@ -132,8 +133,12 @@ def stream_job_launch(
     caller adds where Kafka and Cassandra are, and any other setting.
     sinks_jar=None leaves FLINK_SINKS_JAR unset (for a checkout that builds its own).
     """
+    from harness.local_stack.artifacts import heap_mib
+
     env = {
         "PYTHONUNBUFFERED": "1",
+        # PyFlink starts the job's JVM with these (else its heap is a quarter of RAM).
+        "JVM_ARGS": f"-Xms{min(256, heap_mib(heap))}m -Xmx{heap_mib(heap)}m",
         "FLINK_CONNECTOR_DIR": str(connector_dir),
         "FLINK_CHECKPOINT_DIR": str(checkpoint_dir),
         "FLINK_REST_PORT": str(rest_port),
@@ -162,6 +167,7 @@ def flink_job(settings: StackSettings) -> Service | None:
         checkpoint_dir=settings.run_dir / "flink" / "checkpoints",
         rest_port=settings.flink_rest_port,
         parallelism=settings.job_parallelism,
+        heap=settings.flink_job_heap,
     )
     return Service(
         "flink-job",

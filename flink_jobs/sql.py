@@ -4,6 +4,9 @@ Each tag row carries its event time (`EVENT_TIME`, the record's timestamp once
 the rows become a DataStream) and the source emits watermarks per Kafka
 partition: the newest tag time seen minus CUBE_OUT_OF_ORDERNESS_MS, with a
 partition that stays idle for SOURCE_IDLE_TIMEOUT_MS not holding them back.
+Partitions are read aligned: one whose watermark runs SOURCE_MAX_DRIFT_MS
+ahead of the slowest pauses, so the windows' state (which follows the
+slowest partition) never holds more than that much extra event time.
 The cube's windows run on them (allezon.cube.MinuteCube, Java).
 
 The Java side reads the rows of `tag_rows_query` by column name:
@@ -69,7 +72,10 @@ CREATE TABLE {SOURCE_TABLE} ({source_columns(s, KAFKA_POSITION)}
   'scan.startup.mode' = '{startup_mode}',
   'format' = 'json',
   'json.fail-on-missing-field' = 'true',
-  'json.ignore-parse-errors' = 'false'
+  'json.ignore-parse-errors' = 'false',
+  'scan.watermark.alignment.group' = 'user-tags',
+  'scan.watermark.alignment.max-drift' = '{s.source_max_drift_ms} ms',
+  'scan.watermark.alignment.update-interval' = '1 s'
 )"""
 
 

@@ -17,7 +17,6 @@ import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
 
 import java.time.Duration;
-import java.util.Map;
 
 /**
  * Where a tag is windowed: the aggregate cube as event-time tumbling 1-minute
@@ -54,10 +53,6 @@ public final class MinuteCube {
     }
 
     /** The cube of `tags` (rows with Columns' tag fields, timestamped with the tag's time and watermarked). */
-    public static MinuteCube of(DataStream<Row> tags, Map<String, String> settings) {
-        return of(tags, CubeConfig.from(settings));
-    }
-
     public static MinuteCube of(DataStream<Row> tags, CubeConfig config) {
         LateTagRouter router = new LateTagRouter(config, tags.getType());
         SingleOutputStreamOperator<Row> onTime = tags.transform("cube-late-router", tags.getType(), router)

@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import allezon.Columns;
 
 import org.apache.flink.api.common.ExecutionConfig;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.apache.flink.types.Row;
@@ -77,10 +78,41 @@ class WindowsTest {
         assertEquals(List.of(List.of(T0, 2L, 15L)), emitted(h));
         assertTrue(h.numKeyedStateEntries() > 0);
 
-        h.processWatermark(T0 + MINUTE - 1 + LATENESS);  // released: the final figure, then no state
-        assertEquals(List.of(List.of(T0, 2L, 15L)), emitted(h));
+        h.processWatermark(T0 + MINUTE - 1 + LATENESS);  // released: its figure is written already
+        assertEquals(List.of(), emitted(h));
         assertEquals(0, h.numKeyedStateEntries());
+        h.setProcessingTime(10 * EMIT_MS);
+        assertEquals(0, h.numKeyedStateEntries(), "a timer left after the release made state");
         h.close();
+    }
+
+    @Test
+    void aChangeNotYetWrittenIsWrittenAtTheRelease() throws Exception {
+        var h = harness();
+        hit(h, 1, 10, T0);
+        h.processWatermark(T0 + MINUTE - 1 + LATENESS);  // before the processing-time firing
+        assertEquals(List.of(List.of(T0, 1L, 10L)), emitted(h));
+        h.close();
+    }
+
+    @Test
+    void aRestoredWindowWritesItsFigureAtTheRelease() throws Exception {
+        var h = harness();
+        hit(h, 2, 20, T0);
+        h.setProcessingTime(EMIT_MS);
+        emitted(h);
+        OperatorSubtaskState checkpoint = h.snapshot(1, 1);
+        h.close();
+
+        // Restored: figures written after the checkpoint may hold tags the replay sends down the late path.
+        var restored = new KeyedOneInputStreamOperatorTestHarness<>(
+                MinuteCube.windows(CONFIG, new ExecutionConfig()), new Cells.KeyOfHit(), MinuteCube.KEY_TYPE);
+        restored.setup(MinuteCube.ROW_TYPE.createSerializer(new ExecutionConfig()));
+        restored.initializeState(checkpoint);
+        restored.open();
+        restored.processWatermark(T0 + MINUTE - 1 + LATENESS);
+        assertEquals(List.of(List.of(T0, 2L, 20L)), emitted(restored));
+        restored.close();
     }
 
     @Test

@@ -164,7 +164,7 @@ def test_minutes_before_1970_and_after_2038(start_stream_job, ingest_client, que
     wait_count(query_client, before_1970, 2)
     wait_count(query_client, -MINUTE, 1)
 
-    after_2038 = 2_240_524_800_000  # 2041-01-01T00:00:00Z, past 32-bit seconds
+    after_2038 = 2_240_611_200_000  # 2041-01-01T00:00:00Z, past 32-bit seconds
     post_all(ingest_client, [tag(after_2038 + 59_999, price=7), tag(after_2038, price=5)])
     wait_count(query_client, after_2038, 2)
     params = [("time_range", range_param(after_2038, after_2038 + MINUTE, millis=False)), ("action", "BUY"),

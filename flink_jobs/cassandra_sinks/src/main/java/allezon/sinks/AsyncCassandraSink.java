@@ -3,6 +3,7 @@ package allezon.sinks;
 import com.datastax.driver.core.BatchStatement;
 import com.datastax.driver.core.ResultSet;
 import com.datastax.driver.core.Statement;
+import com.datastax.driver.core.exceptions.QueryValidationException;
 import com.google.common.util.concurrent.FutureCallback;
 import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.MoreExecutors;
@@ -216,8 +217,8 @@ public abstract class AsyncCassandraSink<IN> extends RichSinkFunction<IN> implem
 
             @Override
             public void onFailure(Throwable t) {
-                if (attempt >= WRITE_ATTEMPTS) {
-                    fail(t);
+                if (attempt >= WRITE_ATTEMPTS || t instanceof QueryValidationException) {
+                    fail(t);  // a statement Cassandra refuses (e.g. a batch too large) fails the same way again
                     return;
                 }
                 LOG.warn("Cassandra write failed (attempt {} of {}), retrying: {}", attempt, WRITE_ATTEMPTS, t.toString());

@@ -15,6 +15,8 @@ import org.apache.flink.runtime.state.FunctionSnapshotContext;
 import org.apache.flink.types.Row;
 
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
@@ -119,6 +121,9 @@ public final class CorrectionSink extends CubeTableSink<Row> implements Checkpoi
     }
 
     private void commitUpTo(long checkpointId) throws Exception {
+        // Grouped by partition: a batch holds one partition (Cassandra applies it as one
+        // mutation; a batch over many partitions can pass batch_size_fail_threshold).
+        Map<List<Object>, List<Pending>> byPartition = new HashMap<>();
         Map<Long, List<LateTag>> done = staged.headMap(checkpointId, true);
         for (List<LateTag> tags : done.values()) {
             for (LateTag t : tags) {
@@ -130,13 +135,16 @@ public final class CorrectionSink extends CubeTableSink<Row> implements Checkpoi
                     String origin = Cells.part(dims, Cells.ORIGIN, t.f1);
                     String brandId = Cells.part(dims, Cells.BRAND, t.f2);
                     String categoryId = Cells.part(dims, Cells.CATEGORY, t.f3);
-                    ready.add(new Pending(correction.bind(t.f0, dims, bucket, origin, brandId, categoryId, t.f6, t.f7,
-                            t.f4), FIXED_BYTES + t.f0.length() + origin.length() + brandId.length()
-                            + categoryId.length(), null));
+                    List<Object> partition = Arrays.asList(t.f0, dims, bucket);
+                    byPartition.computeIfAbsent(partition, k -> new ArrayList<>()).add(new Pending(
+                            correction.bind(t.f0, dims, bucket, origin, brandId, categoryId, t.f6, t.f7, t.f4),
+                            FIXED_BYTES + t.f0.length() + origin.length() + brandId.length() + categoryId.length(),
+                            partition));
                 }
             }
         }
         done.clear();
+        byPartition.values().forEach(ready::addAll);
         if (!ready.isEmpty()) {
             sendBuffer();
         }

@@ -120,7 +120,7 @@ class WindowsTest {
         var h = harness();
         hit(h, 1, 1, -1);  // 1969-12-31T23:59:59.999Z
         hit(h, 1, 2, -MINUTE);
-        long after2038 = 2_240_524_800_000L + 61_000;  // 2041, past the 32-bit seconds
+        long after2038 = 2_240_524_800_000L + 61_000;  // 2040-12-31, past the 32-bit seconds
         hit(h, 1, 4, after2038);
         h.setProcessingTime(EMIT_MS);
         List<List<Long>> rows = emitted(h);

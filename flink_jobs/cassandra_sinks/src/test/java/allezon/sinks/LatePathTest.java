@@ -41,7 +41,11 @@ class LatePathTest {
         cassandra.assertNothingSent();  // a replay may yet decide this tag goes to its window
 
         sink.notifyOfCompletedCheckpoint(1);
-        List<SimpleStatement> written = rows(List.of(cassandra.next()));
+        List<FakeTransport.Sent> sent = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            sent.add(cassandra.next());  // one per partition (action, dims, bucket)
+        }
+        List<SimpleStatement> written = rows(sent);
         assertEquals(8, written.size(), "one correction per cell of the bucket");
         for (SimpleStatement s : written) {
             assertTrue(s.getQueryString().contains("late_partition, late_offset, count, sum_price"), s.getQueryString());
@@ -66,8 +70,33 @@ class LatePathTest {
 
         FakeTransport restarted = new FakeTransport();
         OneInputStreamOperatorTestHarness<Row, Object> again = correctionHarness(config(), restarted, completed);
-        assertEquals(8, rows(List.of(restarted.next())).size());
+        List<FakeTransport.Sent> sent = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            sent.add(restarted.next());
+        }
+        assertEquals(8, rows(sent).size());
         SinkTesting.close(again, restarted);
+    }
+
+    @Test
+    void correctionsOfOneBucketGoInBatchesOfOnePartition() throws Exception {
+        FakeTransport cassandra = new FakeTransport();
+        OneInputStreamOperatorTestHarness<Row, Object> sink = correctionHarness(config(), cassandra, null);
+        for (int i = 0; i < 5; i++) {
+            sink.processElement(tag(T0 + i, "VIEW", "o" + i, "b", "c", 1, 0, i), T0 + i);
+        }
+        sink.snapshot(1, 1);
+        sink.notifyOfCompletedCheckpoint(1);
+        List<FakeTransport.Sent> sent = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            sent.add(cassandra.next());
+        }
+        for (FakeTransport.Sent s : sent) {
+            List<SimpleStatement> batch = s.rows();
+            assertEquals(5, batch.size());
+            assertTrue(batch.stream().allMatch(r -> r.getObject(1).equals(batch.get(0).getObject(1))), "mixed partitions");
+        }
+        SinkTesting.close(sink, cassandra);
     }
 
     @Test

@@ -29,7 +29,8 @@ import java.util.List;
  * <ul>
  *   <li>bucket window not yet released: main output (the windows);</li>
  *   <li>released, but within the retention: {@link #veryLate} (a correction row per cell);</li>
- *   <li>past the retention: dropped, counted and logged with its Kafka position.</li>
+ *   <li>past the retention: dropped and counted; logged with its Kafka position
+ *       at most once per {@link #DROP_LOG_INTERVAL_NANOS} ({@link LogThrottle}).</li>
  * </ul>
  *
  * <p>Why a checkpointed frontier and not the window's own lateness test: after a
@@ -42,6 +43,7 @@ import java.util.List;
 public final class LateTagRouter extends AbstractStreamOperator<Row> implements OneInputStreamOperator<Row, Row> {
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(LateTagRouter.class);
+    static final long DROP_LOG_INTERVAL_NANOS = 10_000_000_000L;
 
     private final CubeConfig config;
     /** Tags for released buckets within the retention (typed like the input: Kryo cannot copy rows). */
@@ -50,6 +52,7 @@ public final class LateTagRouter extends AbstractStreamOperator<Row> implements 
     private transient ListState<Long> frontierState;
     private transient Counter veryLateCount;
     private transient Counter dropped;
+    private transient LogThrottle dropLog;
 
     public LateTagRouter(CubeConfig config, TypeInformation<Row> tagType) {
         this.config = config;
@@ -74,6 +77,7 @@ public final class LateTagRouter extends AbstractStreamOperator<Row> implements 
         super.open();
         veryLateCount = getMetricGroup().counter("tagsVeryLate");
         dropped = getMetricGroup().counter("tagsDroppedPastRetention");
+        dropLog = new LogThrottle(DROP_LOG_INTERVAL_NANOS);
     }
 
     @Override
@@ -98,11 +102,20 @@ public final class LateTagRouter extends AbstractStreamOperator<Row> implements 
             output.collect(veryLate, record);
         } else {
             dropped.inc();
-            Row tag = record.getValue();
-            LOG.warn("tag dropped: its bucket is past the retention ({} ms behind watermark {}): "
-                            + "partition={} offset={} cookie={} time_ms={}",
-                    config.retentionMs, frontier, tag.getField(Columns.KAFKA_PARTITION),
-                    tag.getField(Columns.KAFKA_OFFSET), tag.getField(Columns.COOKIE), record.getTimestamp());
+            logDrop(record);
         }
+    }
+
+    private void logDrop(StreamRecord<Row> record) {
+        if (!dropLog.admit(System.nanoTime())) {
+            return;
+        }
+        Row tag = record.getValue();
+        LOG.warn("tag dropped: its bucket is past the retention ({} ms behind watermark {}): "
+                        + "partition={} offset={} cookie={} time_ms={}; {} more dropped since the previous such "
+                        + "line (total: metric tagsDroppedPastRetention)",
+                config.retentionMs, frontier, tag.getField(Columns.KAFKA_PARTITION),
+                tag.getField(Columns.KAFKA_OFFSET), tag.getField(Columns.COOKIE), record.getTimestamp(),
+                dropLog.skipped());
     }
 }

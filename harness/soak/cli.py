@@ -159,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         soak.sample()
         summary["feed_s"] = round(time.monotonic() - soak.started, 1)
         print(f"fed {feeder.produced:,} tags in {summary['feed_s']:.0f} s; the job committed them all", flush=True)
+        summary["tables"] = probe.table_stats()
+        for table, stats in summary["tables"].items():
+            print(f"  {table}: " + ", ".join(f"{k} {v}" for k, v in stats.items()), flush=True)
         if args.no_verify:
             code = 0
         else:

@@ -176,7 +176,8 @@ class Probe:
 
     # --- disk ------------------------------------------------------------------------
     def disk(self) -> dict[str, float]:
-        """MiB on disk of Cassandra's data (after a flush), Kafka's logs and the job's checkpoints."""
+        """MiB on disk of Cassandra's data (after a flush; also its two tables apart), Kafka's logs and the
+        job's checkpoints."""
         for node in self.stack.cassandra_nodes:
             if node.is_running():
                 # A failed flush only makes this sample's figure include less; the soak goes on.
@@ -184,8 +185,43 @@ class Probe:
                     node.nodetool("flush")
                 except (StackError, subprocess.SubprocessError) as exc:
                     print(f"warning: {node.name}: nodetool flush failed: {exc}", file=sys.stderr)
+        keyspaces = [node.home / "data" / self.stack.settings.cassandra_keyspace for node in self.stack.cassandra_nodes]
         return {
             "cassandra_mb": sum(disk_mb(node.home / "data") for node in self.stack.cassandra_nodes),
+            "cells_mb": sum(disk_mb(d) for k in keyspaces for d in k.glob("aggregate_cells-*")),
+            "profiles_mb": sum(disk_mb(d) for k in keyspaces for d in k.glob("user_profiles-*")),
             "kafka_mb": sum(disk_mb(broker.data_dir) for broker in self.stack.kafka_brokers),
             "checkpoint_mb": disk_mb(self.checkpoint_dir),
         }
+
+    def table_stats(self) -> dict[str, dict[str, str]]:
+        """`nodetool tablestats` of the keyspace's tables on the first node: per table, the lines
+        that size it (partitions estimate, live and total space, sstables, tombstones)."""
+        node = self.stack.cassandra_nodes[0]
+        keyspace = self.stack.settings.cassandra_keyspace
+        try:
+            text = node.nodetool("tablestats", keyspace)
+        except (StackError, subprocess.SubprocessError) as exc:
+            print(f"warning: {node.name}: nodetool tablestats failed: {exc}", file=sys.stderr)
+            return {}
+        return parse_table_stats(text, TABLE_STAT_KEYS)
+
+
+TABLE_STAT_KEYS = ("SSTable count", "Space used (live)", "Space used (total)", "Number of partitions (estimate)",
+                   "Average tombstones per slice (last five minutes)", "Compacted partition mean bytes")
+
+
+def parse_table_stats(text: str, keys: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """{table: {key: value}} from `nodetool tablestats` output, only `keys`."""
+    tables: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for line in text.splitlines():
+        name, sep, value = line.strip().partition(":")
+        if not sep:
+            continue
+        if name == "Table":
+            current = tables.setdefault(value.strip(), {})
+        elif current is not None and name in keys:
+            current[name] = value.strip()
+    return tables
+

@@ -11,11 +11,13 @@ DAY_TAGS = 86_400_000  # a day at the reference 1,000 tags/s
 RSS_LIMIT_GIB = 12.0  # issue 12: all processes of a day within 12 GiB
 DISK_LIMIT_GB = 40.0  # ... and 40 GB of disk
 DISK_COLUMNS = ("cassandra_mb", "kafka_mb", "checkpoint_mb")
+# Parts of cassandra_mb (not added to the disk total): the cube and the profiles.
+TABLE_COLUMNS = ("cells_mb", "profiles_mb")
 
 
 def columns(components: Sequence[str]) -> list[str]:
     return ["elapsed_s", "tags", "lag", "event_time", *(f"rss_mb_{c}" for c in components), "rss_mb_total",
-            "job_heap_after_gc_mb", *DISK_COLUMNS]
+            "job_heap_after_gc_mb", *DISK_COLUMNS, *TABLE_COLUMNS]
 
 
 class CsvLog:
@@ -75,7 +77,7 @@ def extrapolate(rows: Sequence[dict[str, Any]], components: Sequence[str], reten
     """Lines of text: each metric fitted over the last half of the samples, at DAY_TAGS tags."""
     half = [r for r in rows[len(rows) // 2:] if processed(r) > 0]
     metrics = [*(f"rss_mb_{c}" for c in components), "rss_mb_total", "job_heap_after_gc_mb", *DISK_COLUMNS,
-               "disk_mb_total"]
+               *TABLE_COLUMNS, "disk_mb_total"]
     with_total = [{**r, "disk_mb_total": _disk_total(r)} for r in half]
     out = [f"extrapolation to {DAY_TAGS:,} tags (a day at 1,000 tags/s), linear fits over the last "
            f"{len(half)} samples (tags processed {processed(half[0]):,}..{processed(half[-1]):,}):" if half else
@@ -135,6 +137,8 @@ def plot(rows: Sequence[dict[str, Any]], components: Sequence[str], path: Path, 
     for column, label in (("cassandra_mb", "Cassandra data (after flush)"), ("kafka_mb", "Kafka log"),
                           ("checkpoint_mb", "job checkpoints")):
         draw(disk, column, label)
+    draw(disk, "cells_mb", "  of which aggregate_cells", linestyle="--")
+    draw(disk, "profiles_mb", "  of which user_profiles", linestyle="--")
     disk.set_ylabel("MB")
     disk.set_title("disk")
     draw(lag, "lag", "consumer lag of the job's group")

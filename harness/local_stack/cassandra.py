@@ -277,13 +277,27 @@ auto_snapshot: false
                 states[m.group(2)] = m.group(1)
         return states
 
+    def table_stats(self, keyspace: str) -> dict[str, dict[str, str]]:
+        """`nodetool tablestats` of the keyspace on this node: {table: {line name: value}}."""
+        return parse_table_stats(self.nodetool("tablestats", keyspace))
+
     def table_write_counts(self, keyspace: str) -> dict[str, int]:
         """Table -> writes this node has applied (nodetool tablestats "Local write count")."""
-        counts: dict[str, int] = {}
-        table = None
-        for line in self.nodetool("tablestats", keyspace).splitlines():
-            if m := re.match(r"\s*Table: (\S+)", line):
-                table = m.group(1)
-            elif table and (m := re.match(r"\s*Local write count: (\d+)", line)):
-                counts[table] = int(m.group(1))
-        return counts
+        return {table: int(stats["Local write count"])
+                for table, stats in self.table_stats(keyspace).items() if "Local write count" in stats}
+
+
+def parse_table_stats(text: str) -> dict[str, dict[str, str]]:
+    """{table: {line name: value}} from `nodetool tablestats` output; the keyspace's own lines,
+    before its first table, are left out."""
+    tables: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for line in text.splitlines():
+        name, sep, value = line.strip().partition(":")
+        if not sep:
+            continue
+        if name == "Table":
+            current = tables.setdefault(value.strip(), {})
+        elif current is not None:
+            current[name] = value.strip()
+    return tables

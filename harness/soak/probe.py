@@ -196,32 +196,16 @@ class Probe:
 
     def table_stats(self) -> dict[str, dict[str, str]]:
         """`nodetool tablestats` of the keyspace's tables on the first node: per table, the lines
-        that size it (partitions estimate, live and total space, sstables, tombstones)."""
+        that size it (TABLE_STAT_KEYS: partitions estimate, live and total space, sstables, tombstones)."""
         node = self.stack.cassandra_nodes[0]
-        keyspace = self.stack.settings.cassandra_keyspace
         try:
-            text = node.nodetool("tablestats", keyspace)
+            stats = node.table_stats(self.stack.settings.cassandra_keyspace)
         except (StackError, subprocess.SubprocessError) as exc:
             print(f"warning: {node.name}: nodetool tablestats failed: {exc}", file=sys.stderr)
             return {}
-        return parse_table_stats(text, TABLE_STAT_KEYS)
+        return {table: {k: v for k, v in lines.items() if k in TABLE_STAT_KEYS} for table, lines in stats.items()}
 
 
 TABLE_STAT_KEYS = ("SSTable count", "Space used (live)", "Space used (total)", "Number of partitions (estimate)",
                    "Average tombstones per slice (last five minutes)", "Compacted partition mean bytes")
-
-
-def parse_table_stats(text: str, keys: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    """{table: {key: value}} from `nodetool tablestats` output, only `keys`."""
-    tables: dict[str, dict[str, str]] = {}
-    current: dict[str, str] | None = None
-    for line in text.splitlines():
-        name, sep, value = line.strip().partition(":")
-        if not sep:
-            continue
-        if name == "Table":
-            current = tables.setdefault(value.strip(), {})
-        elif current is not None and name in keys:
-            current[name] = value.strip()
-    return tables
 

@@ -1,6 +1,6 @@
 """The soak's own arithmetic: tablestats parsing and the day extrapolation."""
 
-from harness.soak.probe import TABLE_STAT_KEYS, parse_table_stats
+from harness.local_stack.cassandra import parse_table_stats
 from harness.soak.report import DAY_TAGS, extrapolate
 
 TABLESTATS = """Total number of tables: 2
@@ -13,6 +13,7 @@ Keyspace : allezon
 \tSpace used (total): 55123456
 \tNumber of partitions (estimate): 1024
 \tCompacted partition mean bytes: 53000
+\tLocal write count: 31
 \tTable: user_profiles
 \tSSTable count: 5
 \tSpace used (live): 101000000
@@ -21,14 +22,14 @@ Keyspace : allezon
 """
 
 
-def test_tablestats_keeps_the_sizing_lines_per_table() -> None:
-    stats = parse_table_stats(TABLESTATS, TABLE_STAT_KEYS)
+def test_tablestats_parses_each_table_and_not_the_keyspace_lines() -> None:
+    stats = parse_table_stats(TABLESTATS)
     assert stats == {
         "aggregate_cells": {"SSTable count": "7", "Space used (live)": "55123456",
                             "Space used (total)": "55123456", "Number of partitions (estimate)": "1024",
-                            "Compacted partition mean bytes": "53000"},
+                            "Compacted partition mean bytes": "53000", "Local write count": "31"},
         "user_profiles": {"SSTable count": "5", "Space used (live)": "101000000",
-                          "Number of partitions (estimate)": "242523"},
+                          "Number of partitions (estimate)": "242523", "Bloom filter false positives": "0"},
     }
 
 

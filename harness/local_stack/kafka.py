@@ -29,6 +29,18 @@ from harness.local_stack.process import Component, ManagedProcess, StackError
 
 log = logging.getLogger(__name__)
 
+# A log segment: Kafka deletes by size whole segments only, so a partition holds up to
+# retention.bytes plus one segment.
+SEGMENT_BYTES = 256 * 1024**2
+
+
+def log_cap_bytes(settings: StackSettings) -> int | None:
+    """The most the topic's log can hold on disk over all brokers; None without a size cap."""
+    if settings.kafka_retention_bytes < 0:
+        return None
+    per_partition = settings.kafka_retention_bytes + SEGMENT_BYTES
+    return settings.kafka_topic_partitions * settings.replication_factor * per_partition
+
 
 def _quiet_logger() -> logging.Logger:
     """A logger that swallows librdkafka's connection-refused chatter while we poll."""
@@ -146,7 +158,7 @@ unclean.leader.election.enable=false
 # and may be years old, Kafka's clock is not theirs.
 log.retention.ms=-1
 log.retention.bytes={s.kafka_retention_bytes}
-log.segment.bytes=268435456
+log.segment.bytes={SEGMENT_BYTES}
 
 # Internal topics on a small local cluster.
 offsets.topic.replication.factor={rf}

@@ -14,6 +14,7 @@ from typing import Any
 
 from flink_jobs.config import JobSettings
 from harness.local_stack.config import StackSettings
+from harness.local_stack.kafka import log_cap_bytes
 from harness.local_stack.stack import Stack
 from harness.replay.workload import Workload, format_tag_time
 from harness.soak.config import SoakSettings
@@ -186,7 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if log.rows:
             plot(log.rows, soak.components, png,
                  f"make soak: {feeder.produced:,} tags (seed {args.seed}), retained window {retention / 60_000:g} min")
-        lines = extrapolate(log.rows, soak.components, retention // workload.step_ms)
+        cap = log_cap_bytes(stack_settings)
+        lines = extrapolate(log.rows, soak.components, retention // workload.step_ms,
+                            kafka_cap_mb=None if cap is None else cap / 2**20)
         print("\n".join(lines))
         summary["extrapolation"] = lines
         summary["png"] = str(png)

@@ -73,8 +73,11 @@ def linear_fit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float] 
     return slope, my - slope * mx
 
 
-def extrapolate(rows: Sequence[dict[str, Any]], components: Sequence[str], retention_tags: int) -> list[str]:
-    """Lines of text: each metric fitted over the last half of the samples, at DAY_TAGS tags."""
+def extrapolate(rows: Sequence[dict[str, Any]], components: Sequence[str], retention_tags: int,
+                kafka_cap_mb: float | None = None) -> list[str]:
+    """Lines of text: each metric fitted over the last half of the samples, at DAY_TAGS tags.
+    Kafka's log stops growing at its size cap (`kafka_cap_mb`, harness.local_stack.kafka.log_cap_bytes),
+    so its day and the disk total's are the fit's or the cap, whichever is less."""
     half = [r for r in rows[len(rows) // 2:] if processed(r) > 0]
     metrics = [*(f"rss_mb_{c}" for c in components), "rss_mb_total", "job_heap_after_gc_mb", *DISK_COLUMNS,
                *TABLE_COLUMNS, "disk_mb_total"]
@@ -83,6 +86,7 @@ def extrapolate(rows: Sequence[dict[str, Any]], components: Sequence[str], reten
            f"{len(half)} samples (tags processed {processed(half[0]):,}..{processed(half[-1]):,}):" if half else
            "extrapolation: no samples"]
     day: dict[str, float] = {}
+    kafka_excess = 0.0
     for metric in metrics:
         # Kafka's log follows what was produced; everything else what the job processed.
         xs, ys = _series(with_total, metric, produced if metric == "kafka_mb" else processed)
@@ -91,8 +95,16 @@ def extrapolate(rows: Sequence[dict[str, Any]], components: Sequence[str], reten
             continue
         slope, intercept = fit
         day[metric] = intercept + slope * DAY_TAGS
+        note = ""
+        if metric == "kafka_mb" and kafka_cap_mb is not None and day[metric] > kafka_cap_mb:
+            kafka_excess = day[metric] - kafka_cap_mb
+            day[metric] = kafka_cap_mb
+            note = "   (its cap: retention.bytes and a segment per partition)"
+        elif metric == "disk_mb_total" and kafka_excess:
+            day[metric] -= kafka_excess
+            note = "   (Kafka at its cap)"
         out.append(f"  {metric:<24} now {ys[-1]:>9.0f} MB   {slope * 1e6:>+9.1f} MB per M tags   "
-                   f"day {day[metric]:>9.0f} MB")
+                   f"day {day[metric]:>9.0f} MB{note}")
     if "rss_mb_total" in day and "disk_mb_total" in day:
         rss_gib, disk_gb = day["rss_mb_total"] / 1024, day["disk_mb_total"] * 2**20 / 1e9
         out.append(f"a day fits in {rss_gib:.1f} GiB RSS (limit {RSS_LIMIT_GIB:.0f}: "
@@ -102,9 +114,14 @@ def extrapolate(rows: Sequence[dict[str, Any]], components: Sequence[str], reten
     # the growth per tag before this run's (shorter) retention began to delete.
     early = [{**r, "disk_mb_total": _disk_total(r)} for r in rows if 0 < processed(r) <= retention_tags]
     fit = linear_fit(*_series(early, "disk_mb_total"))
+    kafka_fit = linear_fit(*_series(early, "kafka_mb", produced))
     if fit is not None:
+        whole_mb = fit[0] * DAY_TAGS
+        if kafka_cap_mb is not None and kafka_fit is not None:
+            whole_mb -= max(0.0, kafka_fit[0] * DAY_TAGS - kafka_cap_mb)
         out.append(f"disk before retention deleted anything: {fit[0] * 1e6:+.1f} MB per M tags, so a day kept "
-                   f"whole (default 24 h retention) needs about {fit[0] * DAY_TAGS * 2**20 / 1e9:.1f} GB")
+                   f"whole (default 24 h retention) needs about {whole_mb * 2**20 / 1e9:.1f} GB"
+                   + (" (Kafka at its cap)" if whole_mb < fit[0] * DAY_TAGS else ""))
     return out
 
 

@@ -41,3 +41,15 @@ def test_a_flat_series_extrapolates_flat_and_a_growing_one_grows() -> None:
     cells = next(line for line in lines if "cells_mb" in line)
     assert "+0.0 MB per M tags" in rss and "day      3000 MB" in rss, rss
     assert "+1.0 MB per M tags" in cells and f"day {50 + DAY_TAGS / 1e6:>9.0f} MB" in cells, cells
+
+
+def test_kafka_stops_at_its_cap_and_the_disk_total_with_it() -> None:
+    rows = [{"tags": t, "lag": 0, "rss_mb_total": 3000.0, "cassandra_mb": 100.0, "kafka_mb": t / 1000,
+             "checkpoint_mb": 5.0} for t in range(0, 4_000_001, 500_000)]
+    lines = extrapolate(rows, [], retention_tags=1_000_000, kafka_cap_mb=9216.0)
+    kafka = next(line for line in lines if "kafka_mb" in line)
+    total = next(line for line in lines if "disk_mb_total" in line)
+    assert "day      9216 MB" in kafka and "its cap" in kafka, kafka
+    assert f"day {100 + 9216 + 5:>9.0f} MB" in total and "Kafka at its cap" in total, total
+    uncapped = next(line for line in extrapolate(rows, [], retention_tags=1_000_000) if "kafka_mb" in line)
+    assert f"day {DAY_TAGS / 1000:>9.0f} MB" in uncapped, uncapped

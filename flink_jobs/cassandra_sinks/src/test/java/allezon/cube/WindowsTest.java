@@ -25,9 +25,18 @@ class WindowsTest {
     static final Cells.Key CELL = new Cells.Key("VIEW", (byte) 0, "", "", "");
 
     static KeyedOneInputStreamOperatorTestHarness<Cells.Key, Cells.Hit, Row> harness() throws Exception {
+        return harness(null);
+    }
+
+    /** The windows at processing time 0, restored from `checkpoint` when it is not null. */
+    static KeyedOneInputStreamOperatorTestHarness<Cells.Key, Cells.Hit, Row> harness(OperatorSubtaskState checkpoint)
+            throws Exception {
         KeyedOneInputStreamOperatorTestHarness<Cells.Key, Cells.Hit, Row> h = new KeyedOneInputStreamOperatorTestHarness<>(
                 MinuteCube.windows(CONFIG, new ExecutionConfig()), new Cells.KeyOfHit(), MinuteCube.KEY_TYPE);
         h.setup(MinuteCube.ROW_TYPE.createSerializer(new ExecutionConfig()));
+        if (checkpoint != null) {
+            h.initializeState(checkpoint);
+        }
         h.setProcessingTime(0);
         h.open();
         return h;
@@ -105,11 +114,7 @@ class WindowsTest {
         h.close();
 
         // Restored: figures written after the checkpoint may hold tags the replay sends down the late path.
-        var restored = new KeyedOneInputStreamOperatorTestHarness<>(
-                MinuteCube.windows(CONFIG, new ExecutionConfig()), new Cells.KeyOfHit(), MinuteCube.KEY_TYPE);
-        restored.setup(MinuteCube.ROW_TYPE.createSerializer(new ExecutionConfig()));
-        restored.initializeState(checkpoint);
-        restored.open();
+        var restored = harness(checkpoint);
         restored.processWatermark(T0 + MINUTE - 1 + LATENESS);
         assertEquals(List.of(List.of(T0, 2L, 20L)), emitted(restored));
         restored.close();

@@ -50,7 +50,7 @@ topic-tail: ## print the messages in the Kafka topic (ARGS="--last 5 --topic x")
 test: bootstrap prereqs ## set up and run the whole suite (lint and types, unit, stream job, integration, end-to-end)
 	@scripts/lint.sh
 	@# The stream job's Java sinks: their JUnit tests (Maven, the stack's own local repository).
-	@mvn -B -ntp -f flink_jobs/cassandra_sinks/pom.xml -Dmaven.repo.local=$(CURDIR)/.cache/m2 verify
+	@mvn -B -ntp -f flink_jobs/operators/pom.xml -Dmaven.repo.local=$(CURDIR)/.cache/m2 verify
 	@# The stream job's own tests run in its own virtualenv (PyFlink pins).
 	@.venv-flink/bin/python -m pytest --noconftest -p no:cacheprovider tests/stream_job
 	@$(PYTHON) -m pytest --ignore=tests/stream_job --ignore=tests/unit $(ARGS)

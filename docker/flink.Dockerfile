@@ -69,18 +69,18 @@ RUN set -eu; \
     ls -l /opt/flink/connectors
 
 ########################################################################
-# The job's Cassandra sinks: the Maven module flink_jobs/cassandra_sinks/, built
+# The job's Cassandra sinks: the Maven module flink_jobs/operators/, built
 # as the local stack builds it (`mvn package`). Its pom pins Flink to this
 # image's version and the driver to the connector jars' (both provided).
 FROM ${MAVEN_IMAGE} AS sinks
 WORKDIR /build
-COPY flink_jobs/cassandra_sinks/pom.xml pom.xml
-COPY flink_jobs/cassandra_sinks/src/main src/main
+COPY flink_jobs/operators/pom.xml pom.xml
+COPY flink_jobs/operators/src/main src/main
 RUN --mount=type=cache,target=/root/.m2 \
     set -eux; \
     mvn -B -q -DskipTests package; \
     mkdir -p /opt/allezon; \
-    cp target/allezon-cassandra-sinks.jar /opt/allezon/allezon-sinks.jar
+    cp target/allezon-operators.jar /opt/allezon/allezon-sinks.jar
 
 ########################################################################
 FROM ${FLINK_IMAGE}

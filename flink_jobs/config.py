@@ -57,7 +57,7 @@ class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
     profile_cap: int = Field(default=PROFILE_CAP, ge=PROFILE_CAP)
     # Extra rows tolerated before a trim, so trims are rare range deletes.
     profile_trim_slack: int = Field(default=50, ge=1)
-    # The Cassandra sinks (Java, flink_jobs/cassandra_sinks/): rows wait at most
+    # The Cassandra sinks (Java, flink_jobs/operators/): rows wait at most
     # writer_flush_ms, then go out in unlogged batches of writer_batch_rows rows
     # and about writer_batch_bytes (under Cassandra's batch_size_fail_threshold,
     # 50 KiB; profile rows carry the tag JSON), at most writer_concurrency
@@ -67,6 +67,6 @@ class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
     writer_batch_rows: int = Field(default=500, ge=1, le=1000)
     writer_batch_bytes: int = Field(default=32 * 1024, ge=1024, le=48 * 1024)
     writer_request_timeout_ms: int = Field(default=10_000, ge=100)
-    # The sinks' jar (`mvn package` in flink_jobs/cassandra_sinks/): the local
+    # The sinks' jar (`mvn package` in flink_jobs/operators/): the local
     # stack builds it and the Docker image ships it. The job needs it.
     flink_sinks_jar: Path | None = None

@@ -1,5 +1,5 @@
 """The job's windows and Cassandra sinks are Java (the Maven module
-flink_jobs/cassandra_sinks/: allezon.cube and allezon.sinks): this attaches
+flink_jobs/operators/: allezon.cube and allezon.sinks): this attaches
 them to the SQL half's tag rows and passes them their settings.
 
 Their jar comes from FLINK_SINKS_JAR (built by the local stack, shipped in the

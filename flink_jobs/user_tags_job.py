@@ -4,7 +4,7 @@ Run: `.venv-flink/bin/python -m flink_jobs.user_tags_job` (PyFlink's local
 cluster; `make up` does this, harness/local_stack/services.py has its argv
 and environment). The source, its event time and watermarks are Flink SQL
 (sql.py); the cube's windows and the Cassandra sinks are Java
-(flink_jobs/cassandra_sinks/, attached by sinks.py), so no record enters
+(flink_jobs/operators/, attached by sinks.py), so no record enters
 Python: this module only builds the graph.
 
 Exactly-once effect: checkpoints hold the Kafka offsets and the cube state, a
@@ -56,7 +56,7 @@ def job_jars(s: JobSettings) -> list[Path]:
         raise SystemExit(f"no connector jars in {s.flink_connector_dir}; run `make up` (it resolves them)")
     if s.flink_sinks_jar is None or not s.flink_sinks_jar.is_file():
         raise SystemExit(f"FLINK_SINKS_JAR={s.flink_sinks_jar} is not a file: the job needs the Cassandra sinks' jar "
-                         "(`mvn package` in flink_jobs/cassandra_sinks/; `make up` builds it)")
+                         "(`mvn package` in flink_jobs/operators/; `make up` builds it)")
     return [*jars, s.flink_sinks_jar]
 
 

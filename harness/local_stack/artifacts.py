@@ -12,7 +12,7 @@ The result is reused without running Maven when
 A file lock serialises concurrent resolutions (`make up` beside pytest).
 
 `build_sinks()` builds the stream job's Cassandra sinks (the Maven module
-flink_jobs/cassandra_sinks/) with `mvn package` into
+flink_jobs/operators/) with `mvn package` into
 <cache>/artifacts/flink-sinks/allezon-sinks-<digest>.jar, the digest covering
 the module's pom and main sources: a jar is built once per version of them.
 """
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 POM_DIR = Path(__file__).resolve().parent / "maven"
 MANIFEST = "manifest.sha256"
 POM_MARKER = "pom.sha256"
-SINKS_MODULE = Path("flink_jobs") / "cassandra_sinks"
+SINKS_MODULE = Path("flink_jobs") / "operators"
 
 
 def components() -> list[str]:

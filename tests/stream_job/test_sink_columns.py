@@ -20,7 +20,7 @@ from flink_jobs import sql
 from flink_jobs.config import JobSettings
 
 COLUMNS_JAVA = (Path(__file__).resolve().parents[2]
-                / "flink_jobs/cassandra_sinks/src/main/java/allezon/Columns.java")
+                / "flink_jobs/operators/src/main/java/allezon/Columns.java")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from flink_jobs.config import JobSettings
 from flink_jobs.sinks import sink_settings
 
-JAVA = Path(__file__).resolve().parents[2] / "flink_jobs" / "cassandra_sinks" / "src" / "main" / "java" / "allezon"
+JAVA = Path(__file__).resolve().parents[2] / "flink_jobs" / "operators" / "src" / "main" / "java" / "allezon"
 
 
 def test_the_java_side_reads_exactly_the_settings_passed() -> None:

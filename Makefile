@@ -18,10 +18,11 @@ BENCH_STEP_TAGS ?= 180000
 export BENCH_RATES BENCH_STEP_TAGS
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap prereqs up down status logs clean topic-tail test bench soak
+.PHONY: help bootstrap prereqs up down status logs clean topic-tail test bench soak \
+	job-submit job-status job-savepoint job-stop job-cancel job-upgrade scale
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-14s %s\n", $$1, $$2}'
 
 bootstrap: ## create/refresh .venv and .venv-flink from requirements/*.lock (no-op when unchanged)
 	@scripts/bootstrap.sh
@@ -38,11 +39,36 @@ down: ## stop everything `up` started (data kept)
 status: ## components, pids, readiness, memory
 	@$(STACK) status || true
 
-logs: ## tail the logs (COMPONENT=kafka|cassandra|ingest-api|query-api|proxy, ARGS=-f to follow)
+logs: ## tail the logs (COMPONENT=kafka|cassandra|flink|ingest-api|query-api|proxy, ARGS=-f to follow)
 	@$(STACK) logs $(COMPONENT) $(ARGS)
 
 clean: ## down + remove data and logs in .run (keeps the jar cache in .cache)
 	@if [ -x $(PYTHON) ]; then $(STACK) clean; else rm -rf .run; fi
+
+# The stream job's lifecycle on the local Flink cluster (docs/OPERATIONS.md).
+FROM ?=
+job-submit: ## submit the stream job; restores its last savepoint or checkpoint (or FROM=<path>)
+	@$(STACK) job submit $(if $(FROM),--from $(FROM)) $(ARGS)
+
+job-status: ## the job's state, what it was restored from and what the next submit restores
+	@$(STACK) job status
+
+job-savepoint: ## take a savepoint of the running job (it keeps running)
+	@$(STACK) job savepoint
+
+job-stop: ## stop the job with a savepoint (the next submit resumes from it)
+	@$(STACK) job stop
+
+job-cancel: ## cancel the job (its checkpoints are kept; the next submit resumes from the newest)
+	@$(STACK) job cancel
+
+job-upgrade: ## stop with a savepoint, then submit the working tree's job from it
+	@$(STACK) job upgrade
+
+TASKMANAGERS ?=
+scale: ## run TASKMANAGERS=<n> Flink TaskManagers; the job rescales to their slots
+	@test -n "$(TASKMANAGERS)" || { echo "usage: make scale TASKMANAGERS=<n>"; exit 2; }
+	@$(STACK) scale $(TASKMANAGERS)
 
 topic-tail: ## print the messages in the Kafka topic (ARGS="--last 5 --topic x")
 	@$(STACK) topic-tail $(ARGS)

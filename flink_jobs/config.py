@@ -13,8 +13,9 @@ class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
 
     # Unset: Flink's own default (1 locally; the operator's job.parallelism on Kubernetes).
     flink_parallelism: int | None = Field(default=None, ge=1)
-    # Web UI and REST API of the local cluster (job status, metrics).
-    flink_rest_port: int = 8091
+    # Web UI of the in-process mini cluster (`python -m flink_jobs.user_tags_job`);
+    # a job submitted to a cluster uses the cluster's.
+    flink_rest_port: int | None = None
     kafka_group_id: str = "allezon-stream"
     # The source's fetches wait for this many bytes or this long: at 1,000
     # tags/s a few fetches a second instead of one per handful of tags (the
@@ -24,12 +25,12 @@ class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
     kafka_fetch_max_wait_ms: int = Field(default=100, ge=0, le=500)
     # Directory with the connector jars: Kafka's and the Cassandra driver (harness/local_stack resolves them).
     flink_connector_dir: Path = _REPO / ".cache" / "artifacts" / "flink-connectors" / "lib"
-    flink_checkpoint_dir: Path = _REPO / ".run" / "flink" / "checkpoints"
+    # Unset: the cluster's state.checkpoints.dir (the local stack's, or the FlinkDeployment's).
+    flink_checkpoint_dir: Path | None = None
     flink_checkpoint_interval_ms: int = Field(default=5_000, ge=100)
-    # Restore from this checkpoint/savepoint path ("" = the newest retained one, if any).
-    # The job restores in CLAIM mode (the changelog backend needs it): it owns
-    # the snapshot and may delete it once subsumed, so pass a copy of a savepoint you keep.
-    flink_restore_from: str = ""
+    # Start without a checkpoint or savepoint to restore (a new deployment over
+    # an empty cube); otherwise the job refuses (user_tags_job.py says why).
+    start_without_state: bool = False
     # Heap state by default; rocksdb is for state larger than memory (docs/DESIGN.md, "State backend").
     flink_state_backend: str = Field(default="hashmap", pattern="^(rocksdb|hashmap)$")
     # Changelog (incremental) checkpoints of the heap state. Off: the cube's state

@@ -57,8 +57,11 @@ KAFKA_POSITION = (f"{KAFKA_PARTITION} INT METADATA FROM 'partition' VIRTUAL,\n"
                   f"  {KAFKA_OFFSET} BIGINT METADATA FROM 'offset' VIRTUAL")
 
 
-def source_ddl(s: JobSettings, startup_mode: str) -> str:
-    """Kafka source with the record envelope plus the record's partition/offset."""
+def source_ddl(s: JobSettings) -> str:
+    """Kafka source with the record envelope plus the record's partition/offset.
+
+    A restored job resumes from the offsets in its state; the startup mode
+    only applies to a job started without state (the whole retained topic)."""
     return f"""
 CREATE TABLE {SOURCE_TABLE} ({source_columns(s, KAFKA_POSITION)}
 ) WITH (
@@ -69,7 +72,7 @@ CREATE TABLE {SOURCE_TABLE} ({source_columns(s, KAFKA_POSITION)}
   'properties.isolation.level' = 'read_committed',
   'properties.fetch.min.bytes' = '{s.kafka_fetch_min_bytes}',
   'properties.fetch.max.wait.ms' = '{s.kafka_fetch_max_wait_ms}',
-  'scan.startup.mode' = '{startup_mode}',
+  'scan.startup.mode' = 'earliest-offset',
   'format' = 'json',
   'json.fail-on-missing-field' = 'true',
   'json.ignore-parse-errors' = 'false',

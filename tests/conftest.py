@@ -66,7 +66,8 @@ def backends() -> Iterator[Backends]:
     from harness.local_stack.stack import Stack
 
     where = TestSettings()
-    stack = Stack(StackSettings().shifted(where.test_port_shift, run_dir=where.test_run_dir))
+    # Two slots: a test's job may still be cancelling while the next one starts.
+    stack = Stack(StackSettings().shifted(where.test_port_shift, run_dir=where.test_run_dir, flink_task_slots=2))
     stack.clean()  # every session starts from empty data
     stack.up(["kafka", "cassandra"], create_topic=False, apply_schema=False)
     try:

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, TextIO
 
 from harness.local_stack.config import StackSettings
 from harness.local_stack.process import NotReadyError, StackError, tail_file
+from harness.local_stack.stream_job import JobStateError
 
 if TYPE_CHECKING:
     from harness.local_stack.stack import Stack
+    from harness.local_stack.stream_job import StreamJob
 
 log = logging.getLogger("local_stack")
 
@@ -49,8 +51,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     consistency = f"  rf {s.replication_factor}, {s.service_consistency}" if s.replicated else ""
     for node in stack.cassandra_nodes:
         rows.append(("Cassandra", node.name, f"{node.address}  keyspace {s.cassandra_keyspace}{consistency}"))
-    if stack.flink_job is not None:
-        rows.append(("Flink UI", stack.flink_job.name, f"{stack.flink_job.address}  (stream job)"))
+    if stack.flink_jobmanager is not None and stack.stream_job is not None:
+        rows.append(("Flink UI", stack.flink_jobmanager.name,
+                     f"{stack.flink_jobmanager.address}  (job {stack.stream_job.job_id}, "
+                     f"{len(stack.flink_taskmanagers[:stack.taskmanager_count()])} TaskManager(s))"))
     for label, name, address in rows:
         if name in selected:
             print(f"  {label:<11} {address}")
@@ -84,14 +88,65 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
+def _job(stack: Stack) -> StreamJob:
+    if stack.stream_job is None:
+        raise ValueError("the Flink cluster is disabled (FLINK_JOB_ENABLED=false)")
+    return stack.stream_job
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    """The stream job's lifecycle (docs/OPERATIONS.md)."""
+    stack = _stack()
+    job = _job(stack)
+    started = time.monotonic()
+    try:
+        if args.action == "submit":
+            job_id = job.submit(restore_from=args.from_path or None, start_empty=args.start_empty)
+            job.wait_running()
+            print(f"job {job_id} running ({time.monotonic() - started:.1f} s); restored from "
+                  f"{job.ledger().get('restored_from') or 'nothing (started empty)'}")
+        elif args.action == "status":
+            ledger = job.ledger()
+            print(f"job {ledger.get('job_id')}: {job.state() or 'unknown to the cluster'}")
+            for key in ("restored_from", "stopped_with", "last_savepoint", "submitted_at"):
+                print(f"  {key:<15} {ledger.get(key)}")
+            point = job.restore_point()
+            print(f"  next start      {f'{point.path} ({point.why})' if point else 'empty'}")
+            if job.running():
+                print(f"  parallelism     {job.parallelism_now()}")
+        elif args.action == "savepoint":
+            print(f"savepoint {job.savepoint()}")
+        elif args.action == "stop":
+            print(f"stopped with savepoint {job.stop()}; `make job-submit` resumes from it")
+        elif args.action == "cancel":
+            print(f"cancelled job {job.cancel()}; its checkpoints are kept, `make job-submit` resumes from the newest")
+        elif args.action == "upgrade":
+            savepoint, job_id = job.upgrade()
+            print(f"upgraded: stopped with {savepoint}, job {job_id} runs the working tree's code from it "
+                  f"({time.monotonic() - started:.1f} s)")
+    except JobStateError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_scale(args: argparse.Namespace) -> int:
+    stack = _stack()
+    started = time.monotonic()
+    changed = stack.scale(args.taskmanagers)
+    print(f"{args.taskmanagers} TaskManager(s) ({', '.join(changed) or 'no change'}; "
+          f"{time.monotonic() - started:.1f} s); the job rescales to their slots")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     rows = _stack().status()
-    header = f"{'COMPONENT':<12} {'PID':>7} {'STATE':<6} {'READY':<6} {'RSS MB':>7}  ADDRESS"
+    header = f"{'COMPONENT':<20} {'PID':>7} {'STATE':<6} {'READY':<6} {'RSS MB':>7}  ADDRESS"
     print(header, file=out)
     for r in rows:
         rss = f"{r.rss_mb:.0f}" if r.rss_mb is not None else "-"
         print(
-            f"{r.name:<12} {r.pid or '-':>7} {'up' if r.running else 'down':<6} "
+            f"{r.name:<20} {r.pid or '-':>7} {'up' if r.running else 'down':<6} "
             f"{'yes' if r.ready else 'no':<6} {rss:>7}  {r.address}",
             file=out,
         )
@@ -200,6 +255,18 @@ def build_parser() -> argparse.ArgumentParser:
     restart.add_argument("components", nargs="+")
     restart.set_defaults(func=cmd_restart)
 
+
+    job = sub.add_parser("job", help="the stream job: submit, status, savepoint, stop, cancel, upgrade")
+    job.add_argument("action", choices=["submit", "status", "savepoint", "stop", "cancel", "upgrade"])
+    job.add_argument("--from", dest="from_path", default="",
+                     help="submit: the checkpoint or savepoint to restore (default: the ledger's choice)")
+    job.add_argument("--start-empty", action="store_true",
+                     help="submit: start without state even over a cube that holds buckets")
+    job.set_defaults(func=cmd_job)
+
+    scale = sub.add_parser("scale", help="run this many TaskManagers; the job rescales to their slots")
+    scale.add_argument("taskmanagers", type=int)
+    scale.set_defaults(func=cmd_scale)
 
     sub.add_parser("status", help="table of components, pids, readiness, memory").set_defaults(func=cmd_status)
     sub.add_parser("clean", help="down + remove data and logs (keeps the jar cache)").set_defaults(func=cmd_clean)

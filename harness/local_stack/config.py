@@ -43,6 +43,7 @@ _PORT_FIELDS = (
     "query_port",
     "front_port",
     "flink_rest_port",
+    "flink_rpc_port",
 )
 
 
@@ -136,17 +137,26 @@ class StackSettings(KafkaTopicSettings, CassandraKeyspaceSettings, LoggingSettin
     query_port: int = 8082
     front_port: int = 8080
 
-    # --- stream job ----------------------------------------------------------------
-    # Set to false to run the platform without the stream job (e.g. to submit
-    # a changed job by hand).
+    # --- Flink cluster and the stream job -----------------------------------------------
+    # Set to false to run the platform without the Flink cluster and its job.
     flink_job_enabled: bool = True
-    # Web UI / REST API of the job's local Flink cluster.
+    # Web UI / REST API of the JobManager, and its RPC port (TaskManagers connect to it).
     flink_rest_port: int = 8091
-    # The job's JVM (PyFlink's local cluster: JobManager and TaskManager in one).
-    # Its state holds minutes of cube cells (docs/DESIGN.md), so a fixed heap suffices.
-    flink_job_heap: str = "1g"
-    # The job's parallelism (FLINK_PARALLELISM, the job's own variable). Unset:
-    # Flink's default (1) on a single node, 2 in the replicated mode.
+    flink_rpc_port: int = 6123
+    # TaskManager processes (`make scale TASKMANAGERS=n`; the job rescales to
+    # their slots). Unset: 1, or 2 in the replicated mode.
+    flink_taskmanagers: int | None = Field(
+        default=None, ge=0, le=8,
+        validation_alias=AliasChoices("TASKMANAGERS", "FLINK_TASKMANAGERS", "flink_taskmanagers"),
+    )
+    flink_task_slots: int = Field(default=1, ge=1, le=8)
+    flink_jobmanager_heap: str = "384m"
+    # The job's state lives here: minutes of cube cells (docs/DESIGN.md).
+    flink_taskmanager_heap: str = "640m"
+    # The job's state backend (the job's own FLINK_STATE_BACKEND; rocksdb gets managed memory).
+    flink_state_backend: str = Field(default="hashmap", pattern="^(rocksdb|hashmap)$")
+    # The job's parallelism: its upper bound, as the adaptive scheduler runs it
+    # on the slots there are. Unset: one subtask per Kafka partition.
     flink_parallelism: int | None = Field(default=None, ge=1)
 
     # --- timeouts (seconds) ---------------------------------------------------------
@@ -163,7 +173,7 @@ class StackSettings(KafkaTopicSettings, CassandraKeyspaceSettings, LoggingSettin
 
     _consistency = field_validator("cassandra_consistency")(check_consistency)
 
-    @field_validator("kafka_heap", "cassandra_heap", "flink_job_heap")
+    @field_validator("kafka_heap", "cassandra_heap", "flink_jobmanager_heap", "flink_taskmanager_heap")
     @classmethod
     def _heap(cls, value: str | None) -> str | None:
         if value is None:
@@ -205,9 +215,13 @@ class StackSettings(KafkaTopicSettings, CassandraKeyspaceSettings, LoggingSettin
         return self.cassandra_consistency or ("QUORUM" if self.replicated else None)
 
     @property
-    def job_parallelism(self) -> int | None:
-        """FLINK_PARALLELISM for the stream job (None: Flink's)."""
-        return self.flink_parallelism or (2 if self.replicated else None)
+    def job_parallelism(self) -> int:
+        """The stream job's parallelism (an upper bound: the slots decide)."""
+        return self.flink_parallelism or self.kafka_topic_partitions
+
+    @property
+    def taskmanagers(self) -> int:
+        return self.flink_taskmanagers if self.flink_taskmanagers is not None else (2 if self.replicated else 1)
 
     def node_host(self, node_id: int) -> str:
         """Address of node `node_id` (1-based): the configured host for a single node."""

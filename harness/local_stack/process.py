@@ -79,6 +79,9 @@ class ManagedProcess:
     run_dir: Path
     env: Mapping[str, str] = field(default_factory=dict)  # added to os.environ
     cwd: Path | None = None
+    # How the running process's command line ends (default: argv after the
+    # executable). Differs for a launcher script that execs something else.
+    cmdline_suffix: Sequence[str] | None = None
     _popen: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -88,6 +91,10 @@ class ManagedProcess:
     @property
     def log_file(self) -> Path:
         return self.run_dir / "logs" / f"{self.name}.log"
+
+    @property
+    def _suffix(self) -> list[str]:
+        return list(self.cmdline_suffix if self.cmdline_suffix is not None else self.argv[1:])
 
     # --- pid file -------------------------------------------------------------
     def _read_pid_file(self) -> dict[str, Any] | None:
@@ -104,7 +111,8 @@ class ManagedProcess:
     def _write_pid_file(self, pid: int, create_time: float) -> None:
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.pid_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pid": pid, "create_time": create_time, "argv": list(self.argv)}))
+        tmp.write_text(json.dumps({"pid": pid, "create_time": create_time, "argv": list(self.argv),
+                                   "cmdline_suffix": list(self._suffix)}))
         tmp.replace(self.pid_file)
 
     def _remove_pid_file(self) -> None:
@@ -123,10 +131,10 @@ class ManagedProcess:
             if proc.status() == psutil.STATUS_ZOMBIE:
                 self._reap(proc.pid)
                 return None
-            argv = list(record["argv"])
+            suffix = list(record.get("cmdline_suffix") or record["argv"][1:])
             # An interpreter started through a shebang shows up as [python, script, ...]:
             # compare the arguments after the executable, as a suffix.
-            if argv[1:] and proc.cmdline()[-len(argv) + 1 :] != argv[1:]:
+            if suffix and proc.cmdline()[-len(suffix) :] != suffix:
                 return None
             return proc
         except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -198,7 +206,7 @@ class ManagedProcess:
             # Wait (briefly) for the exec, so that the cmdline check holds from now on.
             deadline = time.monotonic() + 5.0
             while time.monotonic() < deadline and self._popen.poll() is None:
-                if ps.cmdline()[-len(self.argv) + 1 :] == list(self.argv[1:]) or len(self.argv) == 1:
+                if not self._suffix or ps.cmdline()[-len(self._suffix) :] == self._suffix:
                     break
                 time.sleep(0.01)
         except psutil.NoSuchProcess:

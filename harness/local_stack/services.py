@@ -2,8 +2,10 @@
 
 `Service` is a generic component: a command, extra environment and a readiness
 check. The API services are `ApiService`s whose readiness is
-GET /health/ready answering 200; the stream job is ready when its local Flink
-cluster reports every task RUNNING.
+GET /health/ready answering 200. `stream_job_launch` runs the stream job on
+PyFlink's in-process mini cluster, for measurements of the job alone
+(harness/measure/job.py); the stack submits it to its Flink cluster
+(flink.py, stream_job.py).
 """
 
 from __future__ import annotations
@@ -146,36 +148,3 @@ def stream_job_launch(
         **({"FLINK_PARALLELISM": str(parallelism)} if parallelism else {}),
     }
     return JobLaunch([str(repo / ".venv-flink" / "bin" / "python"), "-m", "flink_jobs.user_tags_job"], repo, env)
-
-
-def flink_job(settings: StackSettings) -> Service | None:
-    """The stream job of the local stack (stream_job_launch).
-
-    Checkpoints live in the run dir; the job restores the newest one when it
-    starts, so `make up` after a crash resumes from its last checkpoint. The
-    stack resolves the connector jars and builds the sinks' jar before it
-    starts the job.
-    """
-    if not settings.flink_job_enabled:
-        return None
-    from harness.local_stack import artifacts
-
-    rest_url = f"http://{settings.host}:{settings.flink_rest_port}"
-    launch = stream_job_launch(
-        connector_dir=artifacts.lib_dir("flink-connectors", settings),
-        sinks_jar=artifacts.sinks_jar_path(settings),
-        checkpoint_dir=settings.run_dir / "flink" / "checkpoints",
-        rest_port=settings.flink_rest_port,
-        parallelism=settings.job_parallelism,
-        heap=settings.flink_job_heap,
-    )
-    return Service(
-        "flink-job",
-        launch.argv,
-        settings,
-        ready=lambda: flink_job_running(rest_url),
-        env={**settings.service_env(), **launch.env},
-        listen=[(settings.host, settings.flink_rest_port)],
-        address=rest_url,
-        cwd=launch.cwd,
-    )

@@ -8,8 +8,10 @@
 Start order: Kafka and Cassandra start together and are awaited together
 (with CLUSTER_SIZE=3: the three brokers together, the three Cassandra nodes one
 after the other, each once the previous one is UN in the ring); then the topic
-is created and the schema applied; then the stream job, the two APIs (all three
-together), and the proxy. `down` stops in the reverse order (Kafka and
+is created and the schema applied; then the Flink cluster (a JobManager and
+its TaskManagers) and the two APIs, all together; then the stream job is
+submitted to the cluster unless it runs there already (stream_job.py decides
+what it restores); then the proxy. `down` stops in the reverse order (Kafka and
 Cassandra again together) and keeps all data. `up` starts only what is not
 running, so after a crash it restarts just the missing node(s).
 """
@@ -22,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from cassandra.cluster import Session
 
@@ -29,10 +32,12 @@ from cql import apply as schema
 from harness.local_stack import artifacts
 from harness.local_stack.cassandra import CassandraNode
 from harness.local_stack.config import StackSettings
+from harness.local_stack.flink import FlinkJobManager, FlinkTaskManager, rest_url
 from harness.local_stack.kafka import KafkaBroker
 from harness.local_stack.process import Component
 from harness.local_stack.proxy import HAProxy
-from harness.local_stack.services import Service, flink_job, ingest_api, query_api
+from harness.local_stack.services import ingest_api, query_api
+from harness.local_stack.stream_job import ALIVE, StreamJob
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +61,33 @@ class Stack:
         s = self.settings
         self.kafka_brokers = [KafkaBroker(s, node) for node in s.kafka_nodes()]
         self.cassandra_nodes = [CassandraNode(s, node) for node in s.cassandra_nodes()]
-        self.flink_job: Service | None = flink_job(s)
+        self.flink_jobmanager: FlinkJobManager | None = None
+        self.flink_taskmanagers: list[FlinkTaskManager] = []
+        self.stream_job: StreamJob | None = None
+        if s.flink_job_enabled:
+            self.flink_jobmanager = FlinkJobManager(s)
+            self.flink_taskmanagers = [FlinkTaskManager(s, i) for i in range(1, self._taskmanager_slots() + 1)]
+            self.stream_job = StreamJob(s)
         self.ingest_api = ingest_api(s)
         self.query_api = query_api(s)
         self.proxy = HAProxy(s)
+
+    # --- the Flink cluster's size ------------------------------------------------------
+    @property
+    def _scale_file(self) -> Path:
+        return self.settings.run_dir / "flink" / "taskmanagers"
+
+    def taskmanager_count(self) -> int:
+        """TASKMANAGERS if set, else what `make scale` last asked for, else the default."""
+        if self.settings.flink_taskmanagers is None and self._scale_file.is_file():
+            return int(self._scale_file.read_text())
+        return self.settings.taskmanagers
+
+    def _taskmanager_slots(self) -> int:
+        """TaskManager components to manage: the count asked for, and any that still run beyond it."""
+        pids = self.settings.run_dir / "pids"
+        running = [int(p.stem.rsplit("-", 1)[1]) for p in pids.glob("flink-taskmanager-*.pid")] if pids.is_dir() else []
+        return max([self.taskmanager_count(), *running])
 
     # --- lookup --------------------------------------------------------------------
     @property
@@ -75,8 +103,12 @@ class Stack:
         return [*self.kafka_brokers, *self.cassandra_nodes]
 
     @property
+    def flink_cluster(self) -> list[Component]:
+        return [*([self.flink_jobmanager] if self.flink_jobmanager else []), *self.flink_taskmanagers]
+
+    @property
     def apps(self) -> list[Component]:
-        return [c for c in (self.flink_job, self.ingest_api, self.query_api) if c is not None]
+        return [*self.flink_cluster, self.ingest_api, self.query_api]
 
     def components(self) -> list[Component]:
         """Every component, in start order."""
@@ -93,6 +125,8 @@ class Stack:
             return self.components()
         wanted: set[str] = set()
         for name in names:
+            # The job runs on the cluster: "flink-job" selects the cluster too.
+            name = "flink" if name == "flink-job" else name
             # "kafka" / "cassandra" also select every node of a bigger cluster.
             matches = [c for c in self.components() if c.name == name or c.name.startswith(f"{name}-")]
             if not matches:
@@ -107,12 +141,15 @@ class Stack:
         *,
         create_topic: bool = True,
         apply_schema: bool = True,
+        submit_job: bool = True,
         timeout: float | None = None,
     ) -> None:
         """Start the selected components (default: all) and wait until each is ready.
 
         Running components are left alone and only re-checked. Creates the
-        topic when Kafka is selected and applies cql/ when Cassandra is.
+        topic when Kafka is selected and applies cql/ when Cassandra is; with
+        the Flink cluster, submits the stream job unless it runs (submit_job=False:
+        the cluster alone).
         Raises NotReadyError (with the log tail) or StackError.
         """
         selected = self._select(names)
@@ -146,13 +183,19 @@ class Stack:
                 port=self.settings.cassandra_port,
             )
         apps = [c for c in self.apps if c in selected]
-        if self.flink_job is not None and self.flink_job in apps:
+        job_selected = submit_job and self.stream_job is not None and self.flink_jobmanager in apps
+        if self.flink_jobmanager in apps:
             artifacts.resolve("flink-connectors", self.settings)
             artifacts.build_sinks(self.settings)
+        # TaskManagers beyond the count asked for are left to `down` and `scale`.
+        count = self.taskmanager_count()
+        apps = [c for c in apps if not (isinstance(c, FlinkTaskManager) and c in self.flink_taskmanagers[count:])]
         for component in apps:
             component.start()
         for component in apps:
             component.wait_ready(timeout)
+        if job_selected and self.stream_job is not None:
+            self.stream_job.ensure_running(timeout or self.settings.start_timeout_s)
         if self.proxy in selected:
             self.proxy.start()
             self.proxy.wait_ready(timeout)
@@ -175,6 +218,30 @@ class Stack:
                     if was_running:
                         stopped.append(component.name)
         return stopped
+
+    def scale(self, taskmanagers: int, timeout: float | None = None) -> list[str]:
+        """Start or stop TaskManagers until `taskmanagers` run; remembered for the next `up`.
+
+        The job's adaptive scheduler rescales it to the new slots. Returns what changed.
+        """
+        if self.flink_jobmanager is None:
+            raise ValueError("the Flink cluster is disabled (FLINK_JOB_ENABLED=false)")
+        self._scale_file.parent.mkdir(parents=True, exist_ok=True)
+        self._scale_file.write_text(str(taskmanagers))
+        while len(self.flink_taskmanagers) < taskmanagers:
+            self.flink_taskmanagers.append(FlinkTaskManager(self.settings, len(self.flink_taskmanagers) + 1))
+        changed = []
+        wanted, extra = self.flink_taskmanagers[:taskmanagers], self.flink_taskmanagers[taskmanagers:]
+        for tm in wanted:
+            if not tm.is_running():
+                tm.start()
+                changed.append(f"started {tm.name}")
+        for tm in wanted:
+            tm.wait_ready(timeout)
+        for tm in reversed(extra):
+            if tm.stop():
+                changed.append(f"stopped {tm.name}")
+        return changed
 
     def kill(self, name: str) -> bool:
         """SIGKILL one component (crash tests)."""
@@ -201,7 +268,15 @@ class Stack:
         # Concurrently: a cluster's Cassandra probe runs nodetool (a JVM) per node.
         components = self.components()
         with ThreadPoolExecutor(max_workers=len(components)) as pool:
-            return list(pool.map(row, components))
+            rows = list(pool.map(row, components))
+        if self.stream_job is not None:
+            job = self.stream_job
+            state = job.state()
+            rows.append(ComponentStatus(
+                name="flink-job", pid=None, running=state in ALIVE, ready=job.running(), rss_mb=None,
+                address=f"{rest_url(self.settings)}/#/job/running/{job.job_id}  {state or 'not submitted'}",
+            ))
+        return rows
 
     def clean(self) -> None:
         """down, then remove the run dir's data, configuration and logs (not the artifact cache)."""

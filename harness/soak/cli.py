@@ -80,8 +80,9 @@ class Soak:
         }
         self.log.add(row)
         heap_text = f"{heap:.0f}" if heap is not None else "-"
+        flink_rss = sum(v or 0 for k, v in rss.items() if k.startswith("flink-"))
         print(f"[{row['elapsed_s']:>7.0f} s] tags {row['tags']:>11,}  lag {lag:>8,}  event {row['event_time']}  "
-              f"RSS {row['rss_mb_total']:>6.0f} MB (job {rss.get('flink-job') or 0:.0f})  heap {heap_text} MB  "
+              f"RSS {row['rss_mb_total']:>6.0f} MB (Flink {flink_rss:.0f})  heap {heap_text} MB  "
               f"Cassandra {disk['cassandra_mb']:.0f} MB  Kafka {disk['kafka_mb']:.0f} MB  "
               f"checkpoints {disk['checkpoint_mb']:.0f} MB", flush=True)
         self.next_sample = max(self.next_sample + self.args.sample_s, time.monotonic() + 1.0)

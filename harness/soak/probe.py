@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from harness.local_stack import flink
 from harness.local_stack.kafka import _quiet_logger
 from harness.local_stack.process import StackError
 from harness.local_stack.stack import Stack
@@ -75,11 +76,11 @@ class Probe:
         if meta.error is not None:
             raise SystemExit(f"topic {self.topic}: {meta.error}")
         self.partitions = sorted(meta.partitions)
-        job = stack.flink_job
+        job = stack.stream_job
         if job is None:
             raise SystemExit("the stack runs without the stream job (FLINK_JOB_ENABLED=false)")
         self.job = job
-        self.checkpoint_dir = Path(job.process.env["FLINK_CHECKPOINT_DIR"])
+        self.checkpoint_dir = flink.checkpoint_dir(stack.settings)
 
     def close(self) -> None:
         self.consumer.close()
@@ -121,19 +122,10 @@ class Probe:
         """Component -> RSS of its process tree (None: not running)."""
         return {c.name: c.process.rss_mb() for c in self.stack.components()}
 
-    def job_jvm(self) -> psutil.Process | None:
-        """The Flink JVM: the largest java process under the job's (PyFlink) process."""
-        proc = self.job.process.process()
-        if proc is None:
-            return None
-        jvms = []
-        for child in proc.children(recursive=True):
-            try:
-                if child.name() == "java":
-                    jvms.append((child.memory_info().rss, child))
-            except psutil.NoSuchProcess:
-                pass
-        return max(jvms, key=lambda x: x[0])[1] if jvms else None
+    def job_jvms(self) -> list[psutil.Process]:
+        """The TaskManagers' JVMs, which hold the job's state (each component's pid is its JVM)."""
+        procs = [tm.process.process() for tm in self.stack.flink_taskmanagers]
+        return [p for p in procs if p is not None]
 
     def jcmd(self, jvm: psutil.Process) -> str:
         """The stack's JDK's jcmd, else the one beside the JVM's own java, else PATH's."""
@@ -153,26 +145,23 @@ class Probe:
         return found
 
     def job_heap_after_gc_mb(self) -> float | None:
-        """Live heap of the job's JVM: a full GC, then the used heap."""
-        jvm = self.job_jvm()
-        if jvm is None:
-            return None
-        jcmd = self.jcmd(jvm)
-        try:
-            subprocess.run([jcmd, str(jvm.pid), "GC.run"], capture_output=True, text=True, timeout=120, check=True)
-            info = subprocess.run([jcmd, str(jvm.pid), "GC.heap_info"], capture_output=True, text=True,
-                                  timeout=60, check=True).stdout
-        except (subprocess.SubprocessError, OSError):
-            return None
-        return heap_used_mb(info)
+        """Live heap of the TaskManagers' JVMs together: a full GC, then the used heap."""
+        total = None
+        for jvm in self.job_jvms():
+            jcmd = self.jcmd(jvm)
+            try:
+                subprocess.run([jcmd, str(jvm.pid), "GC.run"], capture_output=True, text=True, timeout=120, check=True)
+                info = subprocess.run([jcmd, str(jvm.pid), "GC.heap_info"], capture_output=True, text=True,
+                                      timeout=60, check=True).stdout
+            except (subprocess.SubprocessError, OSError):
+                return None
+            total = (total or 0.0) + heap_used_mb(info)
+        return total
 
     def job_environment(self, name: str) -> str | None:
-        """A variable of the running job's environment (None: unset or not readable)."""
-        proc = self.job.process.process()
-        try:
-            return proc.environ().get(name) if proc is not None else None
-        except psutil.Error:
-            return None
+        """A variable of the environment the running job was submitted with (None: unset)."""
+        value = self.job.ledger().get("environment", {}).get(name)
+        return str(value) if value is not None else None
 
     # --- disk ------------------------------------------------------------------------
     def disk(self) -> dict[str, float]:

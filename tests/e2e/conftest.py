@@ -1,4 +1,4 @@
-"""The stream job as a real process (PyFlink local cluster) for end-to-end tests."""
+"""The stream job on a real Flink cluster, and the APIs as real processes, for end-to-end tests."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from common import server
+from harness.local_stack.stack import Stack
+from harness.local_stack.stream_job import ALIVE, StreamJob
 from ingest_api.app import create_app as create_ingest_app
 from ingest_api.config import IngestSettings
 
@@ -41,77 +43,78 @@ def poll_until(check: Callable[[], bool], timeout_s: float, interval_s: float = 
 
 
 @dataclass
-class StreamJob:
-    process: subprocess.Popen
-    rest_url: str
-    log_file: Path
-    env: dict
+class SubmittedJob:
+    """One test's stream job on the session's Flink cluster (harness/local_stack/stream_job.py)."""
 
-    def kill(self) -> None:
-        """kill -9 the job's whole process group (Python driver and its JVM)."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(30)
+    job: StreamJob
+    stack: Stack
+
+    @property
+    def rest_url(self) -> str:
+        return self.job.rest_url
+
+    @property
+    def job_id(self) -> str:
+        job_id = self.job.job_id
+        assert job_id is not None
+        return job_id
+
+    def checkpoints_completed(self) -> int:
+        answer = httpx.get(f"{self.rest_url}/jobs/{self.job_id}/checkpoints", timeout=5).json()
+        return int(answer["counts"]["completed"])
+
+    def restored_from(self) -> str | None:
+        """The checkpoint the job's current run restored (None: it started from scratch)."""
+        latest = httpx.get(f"{self.rest_url}/jobs/{self.job_id}/checkpoints", timeout=5).json()["latest"]
+        restored = latest.get("restored")
+        return restored["external_path"] if restored else None
+
+    def kill_taskmanager(self) -> None:
+        """kill -9 the TaskManager that runs the job (the session cluster has one)."""
+        assert self.stack.kill("flink-taskmanager-1")
+
+    def start_taskmanager(self) -> None:
+        """Start it again: the JobManager restarts the job on it from its latest checkpoint."""
+        taskmanager = self.stack.get("flink-taskmanager-1")
+        taskmanager.start()
+        taskmanager.wait_ready(120)
+        self.job.wait_running()
 
     def log_tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        return self.stack.get("flink-jobmanager").log_tail(lines) + "\n" + self.job.failure()
 
 
 @pytest.fixture(scope="session")
-def connector_dir(backends) -> Path:
-    from harness.local_stack import artifacts
-    from harness.local_stack.config import StackSettings
-
-    settings = backends.stack.settings if backends.stack is not None else StackSettings()
-    return artifacts.resolve("flink-connectors", settings)
+def flink_cluster(backends) -> Stack:
+    """The session's Flink cluster (a JobManager and a TaskManager) beside its Kafka and Cassandra."""
+    if backends.stack is None:
+        pytest.skip("the stream job runs on the local stack's Flink cluster")
+    backends.stack.up(["flink"], submit_job=False)
+    return backends.stack
 
 
 @pytest.fixture
-def start_stream_job(backends, connector_dir, tmp_path) -> Iterator[Callable[..., StreamJob]]:
-    """Factory: start the job on (topic, keyspace); waits until every task runs."""
-    from harness.local_stack import artifacts
-    from harness.local_stack.config import StackSettings
-    from harness.local_stack.services import flink_job_running, stream_job_launch
+def start_stream_job(flink_cluster, tmp_path) -> Iterator[Callable[..., SubmittedJob]]:
+    """Factory: submit the job on (topic, keyspace) at parallelism 1, as `make job-submit`
+    does; waits until every task runs. Cancelled at the end of the test."""
+    jobs: list[SubmittedJob] = []
 
-    sinks_jar = artifacts.build_sinks(backends.stack.settings if backends.stack is not None else StackSettings())
-    jobs: list[StreamJob] = []
-
-    def start(topic: str, keyspace: str, checkpoint_dir: Path | None = None, **extra_env: str) -> StreamJob:
-        port = free_port()
-        log_file = tmp_path / f"stream-job-{len(jobs)}.log"
-        launch = stream_job_launch(
-            connector_dir=connector_dir,
-            sinks_jar=sinks_jar,
-            checkpoint_dir=checkpoint_dir or tmp_path / "checkpoints",
-            rest_port=port,
-        )
-        env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": backends.kafka_bootstrap,
-            "KAFKA_TOPIC": topic,
-            "KAFKA_GROUP_ID": f"job-{topic}",
-            "CASSANDRA_CONTACT_POINTS": ",".join(backends.cassandra_hosts),
-            "CASSANDRA_PORT": str(backends.cassandra_port),
-            "CASSANDRA_KEYSPACE": keyspace,
-            **launch.env,
-            **extra_env,
-        }
-        with log_file.open("w") as log:
-            process = subprocess.Popen(
-                launch.argv, cwd=launch.cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        job = StreamJob(process, f"http://127.0.0.1:{port}", log_file, env)
-        jobs.append(job)
+    def start(topic: str, keyspace: str, **extra_env: str) -> SubmittedJob:
+        env = {"KAFKA_TOPIC": topic, "KAFKA_GROUP_ID": f"job-{topic}", "CASSANDRA_KEYSPACE": keyspace, **extra_env}
+        job = StreamJob(flink_cluster.settings, env=env, ledger=tmp_path / f"job-{len(jobs)}.json", parallelism=1)
+        job.submit()
+        submitted = SubmittedJob(job, flink_cluster)
+        jobs.append(submitted)
         try:
-            poll_until(lambda: flink_job_running(job.rest_url) or process.poll() is not None, 180, 0.5)
-        except TimeoutError:
-            raise AssertionError("stream job not running after 180 s:\n" + job.log_tail()) from None
-        assert process.poll() is None, "stream job exited:\n" + job.log_tail()
-        return job
+            job.wait_running()
+        except Exception as exc:
+            raise AssertionError(f"stream job not running: {exc}\n{submitted.log_tail()}") from None
+        return submitted
 
     yield start
-    for job in jobs:
-        job.kill()
+    for submitted in jobs:
+        if submitted.job.state() in ALIVE:
+            submitted.job.cancel()
 
 
 @pytest.fixture

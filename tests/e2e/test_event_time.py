@@ -30,7 +30,6 @@ from cql import apply as schema
 from harness.replay.oracle import Oracle
 from harness.replay.workload import Workload, format_tag_time
 from tests.e2e.conftest import poll_until
-from tests.e2e.test_job_crash import completed_checkpoints
 from tests.e2e.test_pipeline import aggregate_answers_match, oracle_of_the_log, post_all, range_param
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -81,7 +80,7 @@ def _job_json(job, path: str):
 
 
 def _vertex(job, name_prefix: str) -> tuple[str, str]:
-    jid = next(j["jid"] for j in _job_json(job, "/jobs/overview")["jobs"] if j["state"] == "RUNNING")
+    jid = job.job_id
     vid = next(v["id"] for v in _job_json(job, f"/jobs/{jid}")["vertices"] if name_prefix in v["name"])
     return jid, vid
 
@@ -174,25 +173,24 @@ def test_minutes_before_1970_and_after_2038(start_stream_job, ingest_client, que
 
 
 def test_a_shuffled_day_is_exact_across_a_killed_job(
-        start_stream_job, ingest_client, query_client, fresh_topic, fresh_keyspace, kafka_bootstrap, tmp_path):
+        start_stream_job, ingest_client, query_client, fresh_topic, fresh_keyspace, kafka_bootstrap):
     """A day of event time in random order: nearly every tag is later than the allowed
-    lateness (the default, 3 minutes), so the late path carries the day. The job is killed
-    -9 mid-stream, while corrections wait for their checkpoint, and started again."""
-    checkpoints = tmp_path / "checkpoints"
-    job = start_stream_job(fresh_topic, fresh_keyspace, checkpoint_dir=checkpoints)
+    lateness (the default, 3 minutes), so the late path carries the day. Its TaskManager is
+    killed -9 mid-stream, while corrections wait for their checkpoint, and started again."""
+    job = start_stream_job(fresh_topic, fresh_keyspace)
     day = 24 * 3600_000
     workload = Workload(seed=11, start_ms=T0, step_ms=(day - 10 * MINUTE) // 1200, cookies=40)
     tags = list(workload.tags(1200))
     random.Random(3).shuffle(tags)
 
     acked = post_all(ingest_client, tags[:600])
-    before = completed_checkpoints(checkpoints)
-    poll_until(lambda: completed_checkpoints(checkpoints) - before, timeout_s=60)
+    before = job.checkpoints_completed()
+    poll_until(lambda: job.checkpoints_completed() > before, timeout_s=60)
     acked += post_all(ingest_client, tags[600:800])
-    job.kill()  # corrections of the last tags are staged, not written
+    job.kill_taskmanager()  # corrections of the last tags are staged, not written
     acked += post_all(ingest_client, tags[800:])
-    second = start_stream_job(fresh_topic, fresh_keyspace, checkpoint_dir=checkpoints)
-    assert f"restore_from={checkpoints}" in second.log_file.read_text(), "did not restore a checkpoint"
+    job.start_taskmanager()
+    assert job.restored_from(), "the job did not restore a checkpoint"
 
     oracle: Oracle = oracle_of_the_log(kafka_bootstrap, fresh_topic, acked)
     queries = [dict(start_ms=T0, end_ms=T0 + day, action=action, aggregates=["COUNT", "SUM_PRICE"],

@@ -1,8 +1,9 @@
-"""Exactly-once effect of the stream job: kill -9 it mid-stream (Python driver
-and its JVM), keep posting while it is down, start it again: it restores its
-newest checkpoint, replays Kafka from the checkpointed offsets, and every
-profile and aggregate answer equals the oracle: nothing lost, nothing counted
-twice (the replayed tags had already been written before the crash).
+"""Exactly-once effect of the stream job: kill -9 the TaskManager that runs it
+mid-stream, keep posting while it is down, start it again: the JobManager
+restarts the job on it from its newest checkpoint, Kafka is replayed from the
+checkpointed offsets, and every profile and aggregate answer equals the
+oracle: nothing lost, nothing counted twice (the replayed tags had already
+been written before the crash).
 """
 
 from __future__ import annotations
@@ -28,36 +29,28 @@ from tests.e2e.test_pipeline import (
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.faults]
 
 
-def completed_checkpoints(checkpoint_dir) -> set:
-    return {p.parent.name for p in checkpoint_dir.glob("*/*/chk-*/_metadata")}
-
-
-def test_killed_job_resumes_from_its_checkpoint_exactly_once(
-    start_stream_job, ingest_client, query_client, fresh_topic, fresh_keyspace, kafka_bootstrap, tmp_path
+def test_killed_taskmanager_resumes_the_job_from_its_checkpoint_exactly_once(
+    start_stream_job, ingest_client, query_client, fresh_topic, fresh_keyspace, kafka_bootstrap
 ):
-    checkpoints = tmp_path / "job-checkpoints"
-    job = start_stream_job(fresh_topic, fresh_keyspace, checkpoint_dir=checkpoints,
-                           FLINK_CHECKPOINT_INTERVAL_MS="1000")
+    job = start_stream_job(fresh_topic, fresh_keyspace, FLINK_CHECKPOINT_INTERVAL_MS="1000")
     tags = seeded_stream()
     first, second, third = tags[:1000], tags[1000:1800], tags[1800:]
 
     acked = post_all(ingest_client, first)
     # Let a checkpoint complete that covers part of the stream...
-    before = completed_checkpoints(checkpoints)
-    poll_until(lambda: completed_checkpoints(checkpoints) - before, timeout_s=60)
+    before = job.checkpoints_completed()
+    poll_until(lambda: job.checkpoints_completed() > before, timeout_s=60)
     # ...then crash in the middle of the next part, with writes in flight.
     acked += post_all(ingest_client, second[:400])
-    job.kill()
+    job.kill_taskmanager()
     acked += post_all(ingest_client, second[400:] + third)  # the log takes them while the job is down
 
     restarted = time.monotonic()
-    before_restart = completed_checkpoints(checkpoints)
-    second_run = start_stream_job(fresh_topic, fresh_keyspace, checkpoint_dir=checkpoints,
-                                  FLINK_CHECKPOINT_INTERVAL_MS="1000")
-    assert f"restore_from={checkpoints}" in second_run.log_file.read_text(), "did not restore a checkpoint"
-    # The restored job checkpoints again (under NO_CLAIM restores the changelog
-    # backend failed every checkpoint, and the job restarted in a loop).
-    poll_until(lambda: completed_checkpoints(checkpoints) - before_restart, timeout_s=90)
+    job.start_taskmanager()
+    assert job.restored_from(), "the job did not restore a checkpoint"
+    # The restored job checkpoints again.
+    before_restart = job.checkpoints_completed()
+    poll_until(lambda: job.checkpoints_completed() > before_restart, timeout_s=90)
 
     oracle = oracle_of_the_log(kafka_bootstrap, fresh_topic, acked)
     end_ms = T0 + 10 * BUCKET_MS

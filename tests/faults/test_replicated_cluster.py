@@ -32,11 +32,9 @@ Figures (cluster start, rejoin times) are printed: run with -s.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -146,16 +144,11 @@ def assert_replicated_setup(stack: Stack) -> None:
     assert ring_states(stack.cassandra) == {n.node.host: "UN" for n in stack.cassandra_nodes}
 
     # What the stack passed on (service_env, the job's env) is what the processes run with.
-    for service in (stack.query_api, stack.flink_job):
-        assert service.process.process().environ().get("CASSANDRA_CONSISTENCY") == "QUORUM", service.name
-    assert flink_job_parallelism(stack.flink_job.address) == 2
-
-
-def flink_job_parallelism(rest_url: str) -> int:
-    with urllib.request.urlopen(f"{rest_url}/jobs/overview", timeout=5) as response:
-        job_id = next(j["jid"] for j in json.load(response)["jobs"] if j["state"] == "RUNNING")
-    with urllib.request.urlopen(f"{rest_url}/jobs/{job_id}", timeout=5) as response:
-        return max(vertex["parallelism"] for vertex in json.load(response)["vertices"])
+    assert stack.query_api.process.process().environ().get("CASSANDRA_CONSISTENCY") == "QUORUM"
+    assert stack.stream_job is not None
+    assert stack.stream_job.ledger()["environment"]["CASSANDRA_CONSISTENCY"] == "QUORUM"
+    # Two TaskManagers of one slot each.
+    assert stack.stream_job.parallelism_now() == 2
 
 
 def ring_states(observer: CassandraNode) -> dict[str, str]:

@@ -25,9 +25,9 @@ def test_single_node_is_unchanged():
     stack = Stack(s)
     assert [c.name for c in stack.infrastructure] == ["kafka", "cassandra"]
     assert "CASSANDRA_CONSISTENCY" not in s.service_env()
-    assert s.job_parallelism is None and s.cassandra_heap_size == "768m"
+    assert s.job_parallelism == s.kafka_topic_partitions and s.cassandra_heap_size == "768m"
     assert s.min_insync_replicas == 1 and s.replication_factor == 1
-    assert "FLINK_PARALLELISM" not in stack.flink_job.process.env
+    assert [tm.name for tm in stack.flink_taskmanagers] == ["flink-taskmanager-1"]
 
 
 def test_cluster_of_three_on_three_loopback_addresses():
@@ -54,8 +54,8 @@ def test_cluster_replication_and_service_environment():
     env = s.service_env()
     assert env["CASSANDRA_CONSISTENCY"] == "QUORUM"
     assert env["CASSANDRA_CONTACT_POINTS"] == "127.0.0.1,127.0.0.2,127.0.0.3"
-    assert stack.flink_job.process.env["FLINK_PARALLELISM"] == "2"
-    assert stack.flink_job.process.env["CASSANDRA_CONSISTENCY"] == "QUORUM"
+    # Two TaskManagers of one slot each: the job runs at parallelism 2 (the adaptive scheduler).
+    assert [tm.name for tm in stack.flink_taskmanagers] == ["flink-taskmanager-1", "flink-taskmanager-2"]
     assert s.cassandra_heap_size == "512m"
 
     properties = stack.kafka_brokers[1].server_properties()
@@ -78,9 +78,10 @@ def test_cluster_replication_and_service_environment():
 
 
 def test_explicit_settings_win_over_the_cluster_defaults():
-    s = StackSettings(cluster_size=3, cassandra_consistency="local_quorum", flink_parallelism=1, cassandra_heap="1g")
+    s = StackSettings(cluster_size=3, cassandra_consistency="local_quorum", flink_parallelism=1, cassandra_heap="1g",
+                      flink_taskmanagers=3)
     assert s.service_env()["CASSANDRA_CONSISTENCY"] == "LOCAL_QUORUM"
-    assert s.job_parallelism == 1 and s.cassandra_heap_size == "1g"
+    assert s.job_parallelism == 1 and s.cassandra_heap_size == "1g" and s.taskmanagers == 3
 
 
 @pytest.mark.parametrize("size", [0, 2, 4])

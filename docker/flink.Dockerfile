@@ -1,9 +1,10 @@
 # syntax=docker/dockerfile:1.7
 #
 # Flink 1.20 JobManager/TaskManager image with Python 3.11, PyFlink (from
-# requirements/flink.lock), the job's code and its connector jars. The same
-# image serves docker-compose.yml (standalone application mode) and the
-# FlinkDeployment in k8s/ (Flink Kubernetes Operator, native application mode).
+# requirements/flink.lock), the job's code, its jars and the Prometheus
+# metrics reporter. The same image serves docker-compose.yml (standalone
+# application mode) and the FlinkDeployment in k8s/ (Flink Kubernetes
+# Operator, native application mode).
 # Build from the repository root:
 #   docker build -f docker/flink.Dockerfile -t allezon/flink:dev .
 #
@@ -13,6 +14,8 @@
 # embedded interpreter (pemja, libpython inside the JVM) needs.
 
 ARG FLINK_IMAGE=flink:1.20.5-scala_2.12-java17
+# The Flink version of FLINK_IMAGE: the jars fetched from Maven Central below must match it.
+ARG FLINK_VERSION=1.20.5
 ARG MAVEN_IMAGE=maven:3.9.11-eclipse-temurin-17
 
 ########################################################################
@@ -69,10 +72,11 @@ RUN set -eu; \
     ls -l /opt/flink/connectors
 
 ########################################################################
-# The job's Cassandra sinks: the Maven module flink_jobs/operators/, built
-# as the local stack builds it (`mvn package`). Its pom pins Flink to this
-# image's version and the driver to the connector jars' (both provided).
-FROM ${MAVEN_IMAGE} AS sinks
+# The job's Java operators (cube windows, Cassandra sinks): the Maven module
+# flink_jobs/operators/, built as the local stack builds it (`mvn package`).
+# Its pom pins Flink to this image's version and the driver to the connector
+# jars' (both provided).
+FROM ${MAVEN_IMAGE} AS operators
 WORKDIR /build
 COPY flink_jobs/operators/pom.xml pom.xml
 COPY flink_jobs/operators/src/main src/main
@@ -80,7 +84,20 @@ RUN --mount=type=cache,target=/root/.m2 \
     set -eux; \
     mvn -B -q -DskipTests package; \
     mkdir -p /opt/allezon; \
-    cp target/allezon-operators.jar /opt/allezon/allezon-sinks.jar
+    cp target/allezon-operators.jar /opt/allezon/allezon-operators.jar
+
+########################################################################
+# The Prometheus metrics reporter (k8s/flink-deployment.yaml), the release
+# of this image's Flink version from Maven Central; -C fails the build unless
+# the jar matches the checksum published beside it.
+FROM ${MAVEN_IMAGE} AS metrics
+ARG FLINK_VERSION
+RUN --mount=type=cache,target=/root/.m2 \
+    set -eux; \
+    mvn -B -q -C org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+      -Dartifact="org.apache.flink:flink-metrics-prometheus:${FLINK_VERSION}" \
+      -DoutputDirectory=/opt/metrics-prometheus; \
+    ls -l /opt/metrics-prometheus
 
 ########################################################################
 FROM ${FLINK_IMAGE}
@@ -106,23 +123,31 @@ RUN set -eux; \
     ls /opt/flink/opt/flink-python-*.jar; \
     python3 -c "import find_libpython; assert find_libpython.find_libpython(), 'no libpython'"
 COPY --from=connectors --chown=flink:flink /opt/flink/connectors /opt/flink/connectors
-COPY --from=sinks --chown=flink:flink /opt/allezon/allezon-sinks.jar /opt/allezon/allezon-sinks.jar
+COPY --from=operators --chown=flink:flink /opt/allezon/allezon-operators.jar /opt/allezon/allezon-operators.jar
+# The reporter is a plugin (loaded from its own directory, in a class loader
+# of its own); this jar replaces the base image's copy, which has its name.
+COPY --from=metrics --chown=flink:flink /opt/metrics-prometheus/ /opt/flink/plugins/metrics-prometheus/
 # The job and the shared package it imports. Not pip-installed (pyproject.toml
 # packages the services); PYTHONPATH makes them importable by the client
 # (PythonDriver on the JobManager) and by the TaskManagers' interpreters.
 COPY --chown=flink:flink common/ /opt/allezon/common/
-# The job's Python modules only (the sinks' sources were built above).
+# The job's Python modules only (the operators' sources were built above).
 COPY --chown=flink:flink flink_jobs/*.py /opt/allezon/flink_jobs/
 ENV PYTHONPATH=/opt/allezon \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     FLINK_CONNECTOR_DIR=/opt/flink/connectors \
-    FLINK_SINKS_JAR=/opt/allezon/allezon-sinks.jar \
-    FLINK_CHECKPOINT_DIR=/flink-data/checkpoints
+    FLINK_SINKS_JAR=/opt/allezon/allezon-operators.jar
+# Fail the build unless the entry point can start: its modules import, and
+# the jars it and the cluster load are where they are expected.
+ARG FLINK_VERSION
 RUN set -eux; \
     mkdir -p /flink-data/checkpoints /flink-data/savepoints /flink-data/ha; \
     chown -R flink:flink /flink-data; \
-    python3 -c "import common, flink_jobs.user_tags_job, pyflink.datastream, pydantic_settings"
+    python3 -c "import common, flink_jobs.user_tags_job, flink_jobs.launch, pyflink.datastream, pydantic_settings"; \
+    ls "/opt/flink/lib/flink-dist-${FLINK_VERSION}.jar" "/opt/flink/opt/flink-python-${FLINK_VERSION}.jar" \
+      "${FLINK_SINKS_JAR}" "${FLINK_CONNECTOR_DIR}"/*.jar; \
+    [ "$(ls /opt/flink/plugins/metrics-prometheus)" = "flink-metrics-prometheus-${FLINK_VERSION}.jar" ]
 # /flink-data: checkpoints, savepoints and HA metadata; mount a volume there
 # (compose: named volume; k8s: ReadWriteMany PVC). The entrypoint of the
 # official image drops to the flink user (uid 9999) when started as root.

@@ -7,7 +7,8 @@ Nothing here needs or contacts a Docker engine or a Kubernetes cluster.
 - `compose`: docker-compose.yml's cross-references (depends_on, volumes, Kafka
   and Cassandra addresses, the stream job's module);
 - `dockerfiles`: COPY sources against the build context and its .dockerignore,
-  and the version pins that must agree (Flink, PyFlink, Python, connectors);
+  the version pins that must agree (Flink, PyFlink, Python, connectors, the
+  Prometheus reporter), and what the Flink image holds for the job;
 - `haproxy`: the front door's one config, docker/haproxy.cfg, against the
   Compose services and as HAProxy itself reads it with each environment;
 - `k8s_render`, `k8s_schema`, `k8s_refs`, `flink_deployment`: the kustomization

@@ -117,6 +117,7 @@ CHECKS: list[tuple[str, Callable[[Context], list[str]]]] = [
     ("compose-schema", compose_schema),
     ("compose-refs", lambda ctx: compose.check_compose(ctx.root)),
     ("versions", lambda ctx: dockerfiles.check_versions(ctx.root)),
+    ("flink-image", lambda ctx: dockerfiles.check_flink_image(ctx.root)),
     ("haproxy-refs", lambda ctx: haproxy.check_compose_front_door(ctx.root, ctx.compose)),
     ("haproxy", haproxy_c),
     ("hadolint", hadolint),

@@ -1,8 +1,9 @@
-"""The Dockerfiles: what COPY reads from the build context, and the version pins.
+"""The Dockerfiles: what COPY reads from the build context, the version pins, and what the Flink image holds.
 
 The pins that must agree: the Flink image = PyFlink in requirements/flink.lock =
-the Flink line of the connector jars; both images on Python 3.11, as
-pyproject.toml requires.
+the Flink line of the connector jars = the Prometheus reporter's version; both
+images on Python 3.11, as pyproject.toml requires. The Flink image must put
+what the job's entry point needs where its environment says it is.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ FLINK_DOCKERFILE = "docker/flink.Dockerfile"
 API_DOCKERFILE = "docker/api.Dockerfile"
 CONNECTORS = "docker/flink-connectors.txt"
 FLINK_LOCK = "requirements/flink.lock"
+PROMETHEUS_ARTIFACT = "org.apache.flink:flink-metrics-prometheus:${FLINK_VERSION}"
+PROMETHEUS_PLUGIN_DIR = "/opt/flink/plugins/metrics-prometheus/"
+# The Python packages the job imports (from PYTHONPATH in the image).
+JOB_PACKAGES = ("flink_jobs", "common")
 
 
 @dataclass(frozen=True)
@@ -103,4 +108,59 @@ def check_build(root: Path, service: str, build: dict[str, str]) -> list[str]:
             errors.append(f"{dockerfile.relative_to(root)}: COPY source {src} does not exist")
         if allowed is not None and not any(src.rstrip("/") == a or src.startswith(a + "/") for a in allowed):
             errors.append(f"{ignore.relative_to(root)}: COPY source {src} is excluded from the build context")
+    return errors
+
+
+def _instructions(dockerfile: str) -> list[tuple[str, list[str]]]:
+    """(instruction, arguments) of each line, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", dockerfile)
+    out = []
+    for line in text.splitlines():
+        m = re.match(r"\s*([A-Za-z]+)\s+(.*)", line)
+        if m and not line.lstrip().startswith("#"):
+            out.append((m.group(1).upper(), m.group(2).split()))
+    return out
+
+
+def final_stage(dockerfile: str) -> list[tuple[str, list[str]]]:
+    """The instructions of the last stage (the image that runs)."""
+    steps = _instructions(dockerfile)
+    starts = [i for i, (op, _) in enumerate(steps) if op == "FROM"]
+    return steps[starts[-1]:] if starts else steps
+
+
+def image_env(steps: list[tuple[str, list[str]]]) -> dict[str, str]:
+    """ENV KEY=VALUE pairs (the KEY=VALUE form only)."""
+    env = {}
+    for op, args in steps:
+        if op == "ENV":
+            env.update(dict(a.split("=", 1) for a in args if "=" in a))
+    return env
+
+
+def check_flink_image(root: Path, packages: tuple[str, ...] = JOB_PACKAGES) -> list[str]:
+    """The image holds what the entry point needs where its ENV says, and the Prometheus reporter."""
+    text = (root / FLINK_DOCKERFILE).read_text()
+    steps = final_stage(text)
+    env = image_env(steps)
+    targets = {args[-1].rstrip("/") for op, args in steps if op in ("COPY", "ADD") and len(args) > 1}
+    errors = []
+    for key in ("FLINK_SINKS_JAR", "FLINK_CONNECTOR_DIR"):
+        if env.get(key, "").rstrip("/") not in targets:
+            errors.append(f"{FLINK_DOCKERFILE}: ENV {key}={env.get(key)} is not where the image copies it")
+    path = env.get("PYTHONPATH", "").rstrip("/")
+    for pkg in packages:
+        if f"{path}/{pkg}" not in targets:
+            errors.append(f"{FLINK_DOCKERFILE}: {pkg}/ is not copied into PYTHONPATH={path or None}")
+    if "FLINK_CHECKPOINT_DIR" in env:
+        errors.append(f"{FLINK_DOCKERFILE}: ENV FLINK_CHECKPOINT_DIR overrides the cluster's checkpoint directory")
+    v = flink_version(root)
+    m = re.search(r"^ARG FLINK_VERSION=(\S+)$", text, re.M)
+    if v is None or not m or m.group(1) != v.flink:
+        errors.append(f"{FLINK_DOCKERFILE}: ARG FLINK_VERSION={m and m.group(1)} is not the image's Flink "
+                      f"{v and v.flink}")
+    if PROMETHEUS_ARTIFACT not in text:
+        errors.append(f"{FLINK_DOCKERFILE}: the Prometheus reporter {PROMETHEUS_ARTIFACT} is not fetched")
+    if PROMETHEUS_PLUGIN_DIR.rstrip("/") not in targets:
+        errors.append(f"{FLINK_DOCKERFILE}: nothing is copied into {PROMETHEUS_PLUGIN_DIR}")
     return errors

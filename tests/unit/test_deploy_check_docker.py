@@ -20,6 +20,8 @@ from harness.deploy_check import compose, dockerfiles, haproxy
 REPO = Path(__file__).resolve().parents[2]
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
 
+# The fixture's job package, and the shared one (the repository's: flink_jobs and common).
+JOB_PACKAGES = ("jobs", "common")
 APP_ENV = {"KAFKA_BOOTSTRAP_SERVERS": "kafka:29092", "CASSANDRA_CONTACT_POINTS": "cassandra"}
 HEALTHY = {"test": ["CMD", "true"]}
 
@@ -67,8 +69,19 @@ FILES = {
     "docker/api.Dockerfile": "ARG PYTHON_IMAGE=python:3.11.15-slim-bookworm\nFROM ${PYTHON_IMAGE}\n"
     "COPY --chown=1:1 app/ /app/app/\nCOPY pyproject.toml /app/\n",
     "docker/api.Dockerfile.dockerignore": "# only what the image copies\n*\n!app/\n!pyproject.toml\n",
-    "docker/flink.Dockerfile": "ARG FLINK_IMAGE=flink:1.20.5-scala_2.12-java17\nARG PYTHON_VERSION=3.11.15\n"
-    f"ARG PYTHON_SHA256={'a' * 64}\nFROM ${{FLINK_IMAGE}}\nCOPY jobs/ /opt/app/jobs/\n",
+    "docker/flink.Dockerfile": "ARG FLINK_IMAGE=flink:1.20.5-scala_2.12-java17\nARG FLINK_VERSION=1.20.5\n"
+    f"ARG PYTHON_VERSION=3.11.15\nARG PYTHON_SHA256={'a' * 64}\n"
+    "FROM maven:3 AS metrics\nARG FLINK_VERSION\n"
+    "RUN mvn dependency:copy -Dartifact=org.apache.flink:flink-metrics-prometheus:${FLINK_VERSION} \\\n"
+    "      -DoutputDirectory=/out\n"
+    "FROM maven:3 AS operators\nRUN mvn package && cp target/x.jar /opt/app/ops.jar\n"
+    "FROM ${FLINK_IMAGE}\nCOPY jobs/ /opt/app/jobs/\n"
+    "COPY --from=operators /opt/app/ops.jar /opt/app/ops.jar\n"
+    "# The reporter:\nCOPY --from=metrics /out/ /opt/flink/plugins/metrics-prometheus/\n"
+    "COPY --from=connectors /opt/flink/connectors /opt/flink/connectors\n"
+    "COPY app/ /opt/app/common/\n"
+    "ENV PYTHONPATH=/opt/app \\\n    FLINK_CONNECTOR_DIR=/opt/flink/connectors \\\n"
+    "    FLINK_SINKS_JAR=/opt/app/ops.jar\n",
     "docker/flink-connectors.txt": "# group:artifact:version sha1\n"
     f"org.apache.flink:flink-sql-connector-kafka:3.4.0-1.20 {'b' * 40}\n",
     "requirements/flink.lock": "apache-flink==1.20.5 \\\n    --hash=sha256:00\n",
@@ -98,6 +111,7 @@ def test_the_fixture_passes(tmp_path: Path) -> None:
     c = compose.load(root)
     assert compose.check_compose(root) == []
     assert dockerfiles.check_versions(root) == []
+    assert dockerfiles.check_flink_image(root, JOB_PACKAGES) == []
     assert haproxy.check_compose_front_door(root, c) == []
 
 
@@ -175,6 +189,36 @@ def test_version_pins_catch(tmp_path: Path, path: str, old: str, new: str, findi
     assert old in text
     (root / path).write_text(text.replace(old, new))
     errors = dockerfiles.check_versions(root)
+    assert any(finding in e for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "finding"),
+    [
+        ("FLINK_SINKS_JAR=/opt/app/ops.jar", "FLINK_SINKS_JAR=/opt/app/sinks.jar",
+         "ENV FLINK_SINKS_JAR=/opt/app/sinks.jar is not where the image copies it"),
+        ("FLINK_CONNECTOR_DIR=/opt/flink/connectors", "FLINK_CONNECTOR_DIR=/opt/connectors",
+         "ENV FLINK_CONNECTOR_DIR=/opt/connectors is not where"),
+        ("COPY app/ /opt/app/common/", "COPY app/ /opt/app/shared/", "common/ is not copied into PYTHONPATH"),
+        ("FLINK_SINKS_JAR=/opt/app/ops.jar", "FLINK_SINKS_JAR=/opt/app/ops.jar FLINK_CHECKPOINT_DIR=/data",
+         "ENV FLINK_CHECKPOINT_DIR overrides the cluster's checkpoint directory"),
+        ("ARG FLINK_VERSION=1.20.5", "ARG FLINK_VERSION=1.20.4", "ARG FLINK_VERSION=1.20.4 is not the image's"),
+        ("flink-metrics-prometheus:${FLINK_VERSION}", "flink-metrics-prometheus:1.20.5",
+         "the Prometheus reporter org.apache.flink:flink-metrics-prometheus:${FLINK_VERSION} is not fetched"),
+        ("/opt/flink/plugins/metrics-prometheus/", "/opt/flink/lib/", "nothing is copied into /opt/flink/plugins"),
+        # Only the image that runs counts, not a build stage.
+        ("    FLINK_SINKS_JAR=/opt/app/ops.jar\n",
+         "    FLINK_SINKS_JAR=/opt/app/ops.jar\nFROM ${FLINK_IMAGE}\nENV FLINK_SINKS_JAR=/opt/app/ops.jar\n",
+         "ENV FLINK_SINKS_JAR=/opt/app/ops.jar is not where"),
+    ],
+)
+def test_flink_image_checks_catch(tmp_path: Path, old: str, new: str, finding: str) -> None:
+    root = write(tmp_path)
+    path = root / dockerfiles.FLINK_DOCKERFILE
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    errors = dockerfiles.check_flink_image(root, JOB_PACKAGES)
     assert any(finding in e for e in errors), errors
 
 

@@ -47,25 +47,45 @@ def api_deployment() -> dict[str, Any]:
                      "template": {"metadata": {"labels": {"app": "ingest"}}, "spec": {"containers": [container]}}}}
 
 
+AUTOSCALER = {
+    "job.autoscaler.enabled": "true",
+    "job.autoscaler.utilization.target": "0.6",
+    "job.autoscaler.utilization.min": "0.4",
+    "job.autoscaler.utilization.max": "0.8",
+    "job.autoscaler.metrics.window": "10m",
+    "job.autoscaler.stabilization.interval": "2m",
+    "job.autoscaler.scale-down.max-factor": "0.5",
+    "job.autoscaler.vertex.min-parallelism": "2",
+    "job.autoscaler.vertex.max-parallelism": "12",
+}
+
+
 def flink() -> dict[str, Any]:
-    container = {"name": "flink-main-container",
-                 "env": [{"name": "FLINK_PARALLELISM", "value": "4"},
-                         {"name": "FLINK_CHECKPOINT_DIR", "value": "/flink-data/checkpoints"}],
+    container = {"name": "flink-main-container", "envFrom": [{"configMapRef": {"name": "allezon-config"}}],
+                 "ports": [{"name": "metrics", "containerPort": 9249}],
                  "volumeMounts": [{"name": "data", "mountPath": "/flink-data"}]}
     return {
         "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment", "metadata": meta("job"),
         "spec": {
             "image": "allezon/flink:0.1.0", "flinkVersion": "v1_20", "serviceAccount": "flink", "mode": "native",
-            "flinkConfiguration": {"taskmanager.numberOfTaskSlots": "2",
-                                   "state.checkpoints.dir": "file:///flink-data/checkpoints",
-                                   "high-availability.type": "kubernetes"},
+            "flinkConfiguration": {"taskmanager.numberOfTaskSlots": "2", "pipeline.max-parallelism": "120",
+                                   "jobmanager.scheduler": "adaptive",
+                                   "heartbeat.interval": "2000", "heartbeat.timeout": "20000",
+                                   "execution.checkpointing.dir": "file:///flink-data/checkpoints",
+                                   "execution.checkpointing.savepoint-dir": "file:///flink-data/savepoints",
+                                   "high-availability.type": "kubernetes",
+                                   "high-availability.storageDir": "file:///flink-data/ha",
+                                   "kubernetes.operator.job.savepoint-on-deletion": "true",
+                                   "metrics.reporter.prom.factory.class": flink_deployment.PROMETHEUS_FACTORY,
+                                   "metrics.reporter.prom.port": "9249", **AUTOSCALER},
             "podTemplate": {"spec": {"containers": [container],
                                      "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}},
             "jobManager": {"resource": {"cpu": 1, "memory": "1200m"}},
-            "taskManager": {"replicas": 2, "resource": {"cpu": 2, "memory": "2g"}},
+            "taskManager": {"resource": {"cpu": 2, "memory": "2g"}},
             "job": {"jarURI": "local:///opt/flink/opt/flink-python-1.20.5.jar",
                     "entryClass": "org.apache.flink.client.python.PythonDriver",
-                    "args": ["-pym", "jobs.main"], "parallelism": 4, "upgradeMode": "last-state"},
+                    "args": ["-pym", "jobs.main", "-pyclientexec", "/usr/bin/python3", "-pyexec", "/usr/bin/python3"],
+                    "parallelism": 4, "upgradeMode": "last-state"},
         },
     }
 
@@ -106,11 +126,42 @@ def fd(docs: list[dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def conf(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = fd(docs)["flinkConfiguration"]
+    return result
+
+
+def main_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = fd(docs)["podTemplate"]["spec"]["containers"][0]
+    return result
+
+
+def job_repo(root: Path) -> Path:
+    """The job's module and the launch definition that names it."""
+    (root / "jobs").mkdir()
+    (root / "jobs" / "main.py").write_text("")
+    (root / "jobs" / "other.py").write_text("")
+    (root / "flink_jobs").mkdir()
+    (root / "flink_jobs" / "launch.py").write_text('JOB_NAME = "job"\nENTRY_MODULE = "jobs.main"\n')
+    return root
+
+
 def test_the_fixture_passes(tmp_path: Path) -> None:
-    (tmp_path / "jobs").mkdir()
-    (tmp_path / "jobs" / "main.py").write_text("")
     assert k8s_refs.check_builtin(objects()) == []
-    assert flink_deployment.check_flink_deployment(tmp_path, objects(), Versions("1.20.5")) == ([], 4)
+    # The highest parallelism is the autoscaler's maximum.
+    assert flink_deployment.check_flink_deployment(job_repo(tmp_path), objects(), Versions("1.20.5")) == ([], 12)
+
+
+def test_without_the_autoscaler_the_highest_parallelism_is_the_jobs(tmp_path: Path) -> None:
+    docs = objects()
+    conf(docs)["job.autoscaler.enabled"] = "false"
+    assert flink_deployment.check_flink_deployment(job_repo(tmp_path), docs, Versions("1.20.5")) == ([], 4)
+
+
+def test_the_repositorys_entry_module_is_launchs() -> None:
+    from flink_jobs import launch
+
+    assert flink_deployment.entry_module(Path(__file__).resolve().parents[2]) == launch.ENTRY_MODULE
 
 
 Break = Callable[[list[dict[str, Any]]], None]
@@ -152,17 +203,78 @@ def test_builtin_refs_catch(what: str, mutate: Break, finding: str) -> None:
     assert any(finding in e for e in errors), errors
 
 
+def env(docs: list[dict[str, Any]], name: str, value: str) -> None:
+    main_container(docs).setdefault("env", []).append({"name": name, "value": value})
+
+
 FLINK_BREAKS: list[tuple[str, Break, str]] = [
-    ("parallelism", lambda d: fd(d)["job"].update(parallelism=6), "job.parallelism 6 != taskManager.replicas 2"),
-    ("env parallelism", lambda d: fd(d)["podTemplate"]["spec"]["containers"][0]["env"][0].update(value="2"),
-     "FLINK_PARALLELISM 2 != job.parallelism 4"),
+    # parallelism: job.parallelism, once
+    ("replicas", lambda d: fd(d)["taskManager"].update(replicas=2), "taskManager.replicas overrides job.parallelism"),
+    ("no parallelism", lambda d: fd(d)["job"].pop("parallelism"), "job.parallelism must be set"),
+    ("env parallelism", lambda d: env(d, "FLINK_PARALLELISM", "4"), "FLINK_PARALLELISM is set"),
+    ("ConfigMap parallelism", lambda d: by_kind(d, "ConfigMap")["data"].update(FLINK_PARALLELISM="4"),
+     "FLINK_PARALLELISM is set"),
+    ("default parallelism", lambda d: conf(d).update({"parallelism.default": "4"}),
+     "flinkConfiguration parallelism.default: the parallelism is set in job.parallelism only"),
+    ("parallelism argument", lambda d: fd(d)["job"]["args"].extend(["-p", "4"]), "job.args set a parallelism"),
+    ("no max parallelism", lambda d: conf(d).pop("pipeline.max-parallelism"), "pipeline.max-parallelism must be"),
+    # the autoscaler
+    ("autoscaler without adaptive scheduler", lambda d: conf(d).pop("jobmanager.scheduler"),
+     "rescales in place only with jobmanager.scheduler: adaptive"),
+    ("autoscaler typo", lambda d: conf(d).update({"job.autoscaler.utilisation.target": "0.6"}),
+     "job.autoscaler.utilisation.target is not an option"),
+    ("autoscaler default window", lambda d: conf(d).pop("job.autoscaler.metrics.window"),
+     "job.autoscaler.metrics.window is not set"),
+    ("utilization order", lambda d: conf(d).update({"job.autoscaler.utilization.min": "0.7"}),
+     "utilization must be 0 < min < target < max <= 1"),
+    ("scale-down factor", lambda d: conf(d).update({"job.autoscaler.scale-down.max-factor": "1.5"}),
+     "job.autoscaler.scale-down.max-factor 1.5 outside"),
+    ("parallelism above the autoscaler's", lambda d: fd(d)["job"].update(parallelism=16),
+     "job.parallelism 16 outside the autoscaler's [2, 12]"),
+    ("max not a divisor", lambda d: conf(d).update({"job.autoscaler.vertex.max-parallelism": "7"}),
+     "vertex.max-parallelism 7 must divide pipeline.max-parallelism 120"),
+    # the Prometheus reporter
+    ("no reporter", lambda d: conf(d).pop("metrics.reporter.prom.factory.class"),
+     "metrics.reporter.prom.factory.class must be"),
+    ("port range", lambda d: conf(d).update({"metrics.reporter.prom.port": "9249-9250"}),
+     "metrics.reporter.prom.port must be one port"),
+    ("port not exposed", lambda d: main_container(d).pop("ports"), "the Prometheus port 9249 is not a containerPort"),
+    # the entry point
+    ("not the launch module", lambda d: fd(d)["job"]["args"].__setitem__(1, "jobs.other"),
+     "-pym jobs.other is not flink_jobs/launch.py's ENTRY_MODULE (jobs.main)"),
+    ("script", lambda d: fd(d)["job"]["args"].extend(["-py", "jobs/main.py"]), "job.args run a script (-py)"),
+    ("two interpreters", lambda d: fd(d)["job"]["args"].__setitem__(5, "/usr/bin/python3.11"),
+     "need -pyclientexec and -pyexec, the same absolute path"),
+    ("interpreter twice", lambda d: conf(d).update({"python.executable": "/usr/bin/python3"}),
+     "flinkConfiguration python.executable: the interpreter is given in job.args only"),
+    # state
+    ("start empty in env", lambda d: env(d, "START_WITHOUT_STATE", "true"), "START_WITHOUT_STATE is set"),
+    ("start empty in ConfigMap", lambda d: by_kind(d, "ConfigMap")["data"].update(START_WITHOUT_STATE="true"),
+     "START_WITHOUT_STATE is set"),
+    ("start empty by option", lambda d: conf(d).update({"containerized.master.env.START_WITHOUT_STATE": "true"}),
+     "START_WITHOUT_STATE is set"),
+    ("stateless", lambda d: fd(d)["job"].update(upgradeMode="stateless"), "would start the job empty"),
+    ("non-restored state", lambda d: fd(d)["job"].update(allowNonRestoredState=True), "allowNonRestoredState"),
+    ("no checkpoint dir", lambda d: conf(d).pop("execution.checkpointing.dir"),
+     "last-state upgrades need a checkpoint directory"),
+    ("no savepoint dir", lambda d: conf(d).pop("execution.checkpointing.savepoint-dir"),
+     "savepoints need a savepoint directory"),
+    ("no HA dir", lambda d: conf(d).pop("high-availability.storageDir"),
+     "last-state upgrades need high-availability.type: kubernetes and high-availability.storageDir"),
+    ("job's checkpoint dir", lambda d: env(d, "FLINK_CHECKPOINT_DIR", "/flink-data/checkpoints"),
+     "FLINK_CHECKPOINT_DIR is set"),
+    ("heartbeats", lambda d: conf(d).update({"heartbeat.interval": "30000"}),
+     "heartbeat.interval 30000 must be below heartbeat.timeout 20000"),
     ("unknown field", lambda d: fd(d)["job"].update(parallelizm=4), "unknown fields in spec.job: ['parallelizm']"),
     ("flink version", lambda d: fd(d).update(flinkVersion="v1_19"), "flinkVersion v1_19 but the image is Flink 1.20"),
     ("jar", lambda d: fd(d)["job"].update(jarURI="local:///opt/flink/opt/flink-python-1.19.1.jar"),
      "is not the image's flink-python-1.20.5.jar"),
     ("module", lambda d: fd(d)["job"].update(args=["-pym", "jobs.gone"]), "-pym jobs.gone: no such module"),
-    ("checkpoints off the volume", lambda d: fd(d)["flinkConfiguration"].update(
-        {"state.checkpoints.dir": "file:///tmp/checkpoints"}), "state.checkpoints.dir file:///tmp/checkpoints is not"),
+    ("checkpoints off the volume", lambda d: conf(d).update(
+        {"execution.checkpointing.dir": "file:///tmp/checkpoints"}),
+     "execution.checkpointing.dir file:///tmp/checkpoints is not"),
+    ("HA data off the volume", lambda d: conf(d).update({"high-availability.storageDir": "file:///ha"}),
+     "high-availability.storageDir file:///ha is not"),
     ("HA for last-state", lambda d: fd(d)["flinkConfiguration"].pop("high-availability.type"),
      "last-state upgrades need high-availability.type"),
     ("unquoted option", lambda d: fd(d)["flinkConfiguration"].update({"taskmanager.numberOfTaskSlots": 2}),
@@ -178,11 +290,9 @@ FLINK_BREAKS: list[tuple[str, Break, str]] = [
 
 @pytest.mark.parametrize(("what", "mutate", "finding"), FLINK_BREAKS, ids=[b[0] for b in FLINK_BREAKS])
 def test_flink_deployment_checks_catch(tmp_path: Path, what: str, mutate: Break, finding: str) -> None:
-    (tmp_path / "jobs").mkdir()
-    (tmp_path / "jobs" / "main.py").write_text("")
     docs = objects()
     mutate(docs)
-    errors, _ = flink_deployment.check_flink_deployment(tmp_path, docs, Versions("1.20.5"))
+    errors, _ = flink_deployment.check_flink_deployment(job_repo(tmp_path), docs, Versions("1.20.5"))
     assert any(finding in e for e in errors), errors
 
 
@@ -199,7 +309,7 @@ CASSANDRA = {"apiVersion": "k8ssandra.io/v1alpha1", "kind": "K8ssandraCluster",
     [
         (None, None, None),
         (TOPIC, {"topicName": "tags"}, "topicName differs from KAFKA_TOPIC user_tags"),
-        (TOPIC, {"partitions": 2}, "fewer partitions than the job's parallelism 4"),
+        (TOPIC, {"partitions": 2}, "fewer partitions than the job's highest parallelism 4"),
         (TOPIC, {"config": {"min.insync.replicas": 3}}, "min.insync.replicas must be below replicas"),
         (CASSANDRA, {"cassandra": {"datacenters": [{"metadata": {"name": "dc2"}, "size": 3}]}},
          "CASSANDRA_LOCAL_DC dc1 not in ['dc2']"),

@@ -204,5 +204,12 @@ class FlinkTaskManager(_FlinkProcess):
         )
 
     def ready(self) -> bool:
+        """Registered, as this process: a TaskManager killed a moment ago may still be listed
+        under the same id, so its data port must be one this process listens on."""
         registered = rest_get(self.settings, "/taskmanagers").get("taskmanagers", [])
-        return any(tm.get("id") == self.resource_id for tm in registered)
+        ports = [tm.get("dataPort") for tm in registered if tm.get("id") == self.resource_id]
+        proc = self.process.process()
+        if not ports or proc is None:
+            return False
+        listening = {c.laddr.port for c in proc.net_connections(kind="tcp") if c.status == "LISTEN"}
+        return ports[0] in listening

@@ -77,6 +77,9 @@ def flink_configuration(s: JobSettings) -> Configuration:
         "restart-strategy.exponential-delay.initial-backoff": "1 s",
         "restart-strategy.exponential-delay.max-backoff": "30 s",
     }
+    if s.flink_state_backend == "rocksdb":
+        # Each checkpoint uploads only the sstables written since the last one.
+        settings["execution.checkpointing.incremental"] = "true"
     if s.flink_checkpoint_dir is not None:
         settings["state.checkpoints.dir"] = s.flink_checkpoint_dir.resolve().as_uri()
     if s.flink_rest_port is not None:  # the mini cluster's web UI

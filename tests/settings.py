@@ -21,3 +21,6 @@ class TestSettings(BaseSettings):
     # The replicated-cluster tests' own three-node stack.
     replicated_test_port_shift: int = 21_000
     replicated_test_run_dir: Path = REPO / ".run-repl-test"
+    # Kills of each Flink process in tests/faults/test_process_kills.py (3 for the
+    # recovery figures in docs/RELIABILITY.md).
+    flink_kill_rounds: int = 1

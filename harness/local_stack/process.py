@@ -131,10 +131,12 @@ class ManagedProcess:
             if proc.status() == psutil.STATUS_ZOMBIE:
                 self._reap(proc.pid)
                 return None
-            suffix = list(record.get("cmdline_suffix") or record["argv"][1:])
             # An interpreter started through a shebang shows up as [python, script, ...]:
-            # compare the arguments after the executable, as a suffix.
-            if suffix and proc.cmdline()[-len(suffix) :] != suffix:
+            # compare the arguments after the executable, as a suffix. A launcher
+            # script that execs something else matches its own argv until it has.
+            cmdline = proc.cmdline()
+            suffixes = [list(record["argv"][1:]), list(record.get("cmdline_suffix") or record["argv"][1:])]
+            if not any(not s or cmdline[-len(s) :] == s for s in suffixes):
                 return None
             return proc
         except (psutil.NoSuchProcess, psutil.AccessDenied):

@@ -10,7 +10,6 @@ PyFlink's in-process mini cluster, for measurements of the job alone
 
 from __future__ import annotations
 
-import json
 import logging
 import urllib.error
 import urllib.request
@@ -95,20 +94,6 @@ def query_api(settings: StackSettings) -> ApiService:
     return ApiService("query-api", "query_api", settings.query_port, settings)
 
 
-def flink_job_running(rest_url: str, timeout: float = 2.0) -> bool:
-    """True when the local Flink cluster runs a job whose every task is RUNNING."""
-    try:
-        with urllib.request.urlopen(f"{rest_url}/jobs/overview", timeout=timeout) as response:
-            jobs = json.load(response).get("jobs", [])
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-    for job in jobs:
-        tasks = job.get("tasks", {})
-        if job.get("state") == "RUNNING" and tasks.get("total", 0) > 0 and tasks.get("running") == tasks.get("total"):
-            return True
-    return False
-
-
 @dataclass(frozen=True)
 class JobLaunch:
     """How to start the stream job: argv, working directory and the environment it needs."""
@@ -128,12 +113,14 @@ def stream_job_launch(
     heap: str = "1g",
     repo: Path = REPO_ROOT,
 ) -> JobLaunch:
-    """The stream job on PyFlink's local cluster, from `repo` in its own virtualenv.
+    """The stream job alone on PyFlink's in-process mini cluster, from `repo` in
+    its own virtualenv, over a fresh topic (it starts without state).
 
-    The one definition of the job's launch (the local stack, the e2e tests and
-    harness.measure.job use it). `env` holds the job's own variables; the
-    caller adds where Kafka and Cassandra are, and any other setting.
-    sinks_jar=None leaves FLINK_SINKS_JAR unset (for a checkout that builds its own).
+    For measurements of the job by itself (harness.measure.job); the platform
+    submits it to its Flink cluster instead (stream_job.py). `env` holds the
+    job's own variables; the caller adds where Kafka and Cassandra are, and any
+    other setting. sinks_jar=None leaves FLINK_SINKS_JAR unset (for a checkout
+    that builds its own).
     """
     from harness.local_stack.artifacts import heap_mib
 
@@ -144,6 +131,7 @@ def stream_job_launch(
         "FLINK_CONNECTOR_DIR": str(connector_dir),
         "FLINK_CHECKPOINT_DIR": str(checkpoint_dir),
         "FLINK_REST_PORT": str(rest_port),
+        "START_WITHOUT_STATE": "true",
         **({"FLINK_SINKS_JAR": str(sinks_jar)} if sinks_jar is not None else {}),
         **({"FLINK_PARALLELISM": str(parallelism)} if parallelism else {}),
     }

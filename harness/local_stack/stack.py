@@ -67,7 +67,7 @@ class Stack:
         if s.flink_job_enabled:
             self.flink_jobmanager = FlinkJobManager(s)
             self.flink_taskmanagers = [FlinkTaskManager(s, i) for i in range(1, self._taskmanager_slots() + 1)]
-            self.stream_job = StreamJob(s)
+            self.stream_job = StreamJob(s, parallelism=s.job_slots(self.taskmanager_count()))
         self.ingest_api = ingest_api(s)
         self.query_api = query_api(s)
         self.proxy = HAProxy(s)
@@ -196,6 +196,7 @@ class Stack:
             component.wait_ready(timeout)
         if job_selected and self.stream_job is not None:
             self.stream_job.ensure_running(timeout or self.settings.start_timeout_s)
+            self.stream_job.set_parallelism(self.settings.job_slots(count))
         if self.proxy in selected:
             self.proxy.start()
             self.proxy.wait_ready(timeout)
@@ -241,6 +242,11 @@ class Stack:
         for tm in reversed(extra):
             if tm.stop():
                 changed.append(f"stopped {tm.name}")
+        # The job's parallelism follows: the adaptive scheduler rescales it to the
+        # new bound (up), or already runs on what remains (down).
+        job, parallelism = self.stream_job, self.settings.job_slots(taskmanagers)
+        if job is not None and job.state() in ALIVE and job.set_parallelism(parallelism):
+            changed.append(f"job parallelism {parallelism}")
         return changed
 
     def kill(self, name: str) -> bool:

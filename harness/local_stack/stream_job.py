@@ -136,6 +136,17 @@ class StreamJob:
         plan = self._rest("GET", f"/jobs/{self.job_id}")
         return max(int(v["parallelism"]) for v in plan["vertices"])
 
+    def set_parallelism(self, parallelism: int) -> bool:
+        """Set the running job's parallelism (every vertex's upper bound; the adaptive
+        scheduler rescales it when the slots are there). True if it changed."""
+        job_id = self._alive_job()
+        requirements = self._rest("GET", f"/jobs/{job_id}/resource-requirements")
+        wanted = {vertex: {"parallelism": {"lowerBound": 1, "upperBound": parallelism}} for vertex in requirements}
+        if requirements == wanted:
+            return False
+        self._rest("PUT", f"/jobs/{job_id}/resource-requirements", wanted)
+        return True
+
     def failure(self) -> str:
         """The root exception the cluster reports for the recorded job ('' if none)."""
         try:

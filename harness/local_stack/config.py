@@ -150,10 +150,6 @@ class StackSettings(KafkaTopicSettings, CassandraKeyspaceSettings, LoggingSettin
         validation_alias=AliasChoices("TASKMANAGERS", "FLINK_TASKMANAGERS", "flink_taskmanagers"),
     )
     flink_task_slots: int = Field(default=1, ge=1, le=8)
-    # TaskManagers kept free for a failover: the job runs on the others' slots,
-    # and when one of those dies it restarts at once on a standby's instead of
-    # waiting for a new TaskManager (docs/OPERATIONS.md, "Failures").
-    flink_standby_taskmanagers: int = Field(default=0, ge=0, le=4)
     flink_jobmanager_heap: str = "384m"
     # The job's state lives here: minutes of cube cells (docs/DESIGN.md).
     flink_taskmanager_heap: str = "640m"
@@ -224,10 +220,9 @@ class StackSettings(KafkaTopicSettings, CassandraKeyspaceSettings, LoggingSettin
         return self.flink_parallelism or self.kafka_topic_partitions
 
     def job_slots(self, taskmanagers: int) -> int:
-        """The job's parallelism on `taskmanagers` TaskManagers: their slots, less the
-        standbys', at least 1, at most FLINK_PARALLELISM."""
-        active = max(1, (taskmanagers - self.flink_standby_taskmanagers) * self.flink_task_slots)
-        return min(self.job_parallelism, active)
+        """The job's parallelism on `taskmanagers` TaskManagers: their slots, at
+        least 1, at most FLINK_PARALLELISM."""
+        return min(self.job_parallelism, max(1, taskmanagers * self.flink_task_slots))
 
     @property
     def taskmanagers(self) -> int:

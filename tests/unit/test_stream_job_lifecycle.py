@@ -110,16 +110,13 @@ def test_the_cluster_runs_the_adaptive_scheduler_with_one_parallelism(settings: 
     assert cluster_config(shifted, flink_home())["jobmanager.rpc.port"] == str(settings.flink_rpc_port + 10_000)
 
 
-@pytest.mark.parametrize(("taskmanagers", "slots", "standby", "bound", "expected"), [
-    (1, 1, 0, None, 1),  # the default: one TaskManager, one slot
-    (3, 1, 0, None, 3),
-    (8, 1, 0, None, 4),  # never more than the topic's partitions
-    (2, 1, 1, None, 1),  # one standby: the job on the other's slot
-    (1, 1, 1, None, 1),  # at least 1, standby or not
-    (3, 2, 1, 3, 3),  # FLINK_PARALLELISM caps it
+@pytest.mark.parametrize(("taskmanagers", "slots", "bound", "expected"), [
+    (1, 1, None, 1),  # the default: one TaskManager, one slot
+    (3, 1, None, 3),
+    (8, 1, None, 4),  # never more than the topic's partitions
+    (0, 1, None, 1),  # at least 1 (it waits for a slot)
+    (3, 2, 3, 3),  # FLINK_PARALLELISM caps it
 ])
-def test_the_job_runs_on_the_slots_less_the_standbys(
-    taskmanagers: int, slots: int, standby: int, bound: int | None, expected: int
-) -> None:
-    settings = StackSettings(flink_task_slots=slots, flink_standby_taskmanagers=standby, flink_parallelism=bound)
+def test_the_job_runs_on_the_slots_there_are(taskmanagers: int, slots: int, bound: int | None, expected: int) -> None:
+    settings = StackSettings(flink_task_slots=slots, flink_parallelism=bound)
     assert settings.job_slots(taskmanagers) == expected

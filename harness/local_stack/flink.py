@@ -125,14 +125,23 @@ def write_cluster_config(settings: StackSettings, home: Path) -> Path:
     return target
 
 
-def rest_get(settings: StackSettings, path: str, timeout: float = 2.0) -> Any:
-    """GET the cluster's REST API; raises StackError when it does not answer 200."""
-    url = f"{rest_url(settings)}{path}"
+def rest(settings: StackSettings, method: str, path: str, body: Any = None, timeout: float = 10.0) -> Any:
+    """Call the JobManager's REST API; raises StackError unless it answers 2xx with JSON (or nothing)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{rest_url(settings)}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return json.load(response)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else {}
+    except urllib.error.HTTPError as exc:
+        raise StackError(f"Flink REST {method} {path}: {exc.code} {exc.read()[:500]!r}") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise StackError(f"Flink REST {url}: {exc}") from exc
+        raise StackError(f"Flink REST {method} {path}: {exc} (is the JobManager up? `make status`)") from exc
+
+
+def rest_get(settings: StackSettings, path: str, timeout: float = 2.0) -> Any:
+    return rest(settings, "GET", path, timeout=timeout)
 
 
 def script_environment(settings: StackSettings, name: str) -> dict[str, str]:

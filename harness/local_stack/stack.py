@@ -66,7 +66,7 @@ class Stack:
         self.stream_job: StreamJob | None = None
         if s.flink_job_enabled:
             self.flink_jobmanager = FlinkJobManager(s)
-            self.flink_taskmanagers = [FlinkTaskManager(s, i) for i in range(1, self._taskmanager_slots() + 1)]
+            self.flink_taskmanagers = [FlinkTaskManager(s, i) for i in range(1, self._taskmanager_components() + 1)]
             self.stream_job = StreamJob(s, parallelism=s.job_slots(self.taskmanager_count()))
         self.ingest_api = ingest_api(s)
         self.query_api = query_api(s)
@@ -83,7 +83,7 @@ class Stack:
             return int(self._scale_file.read_text())
         return self.settings.taskmanagers
 
-    def _taskmanager_slots(self) -> int:
+    def _taskmanager_components(self) -> int:
         """TaskManager components to manage: the count asked for, and any that still run beyond it."""
         pids = self.settings.run_dir / "pids"
         running = [int(p.stem.rsplit("-", 1)[1]) for p in pids.glob("flink-taskmanager-*.pid")] if pids.is_dir() else []

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from flink_jobs.launch import JOB_NAME, submit_command, submitted_job_id
-from harness.local_stack import artifacts
+from harness.local_stack import artifacts, flink
 from harness.local_stack.config import REPO_ROOT, StackSettings
 from harness.local_stack.flink import checkpoint_dir, conf_dir, flink_home, rest_url, savepoint_dir
 from harness.local_stack.process import StackError, tail_file
@@ -90,20 +90,7 @@ class StreamJob:
 
     # --- the cluster's view ------------------------------------------------------------
     def _rest(self, method: str, path: str, body: Any = None, timeout: float = 10.0) -> Any:
-        import urllib.error
-        import urllib.request
-
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.rest_url}{path}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            raise StackError(f"Flink REST {method} {path}: {exc.code} {exc.read()[:500]!r}") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise StackError(f"Flink REST {method} {path}: {exc} (is the JobManager up? `make status`)") from exc
-        return json.loads(raw) if raw else {}
+        return flink.rest(self.settings, method, path, body, timeout)
 
     def state(self) -> str | None:
         """The recorded job's state on the cluster (None: none recorded, or the cluster does not know it)."""

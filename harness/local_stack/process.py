@@ -131,6 +131,11 @@ class ManagedProcess:
             if proc.status() == psutil.STATUS_ZOMBIE:
                 self._reap(proc.pid)
                 return None
+            # Started by this object and not exited: ours, whatever its command line
+            # reads while a launcher script execs the next stage (it can read empty
+            # or as an intermediate script; seen as a false "exited before it was ready").
+            if self._popen is not None and self._popen.pid == proc.pid and self._popen.poll() is None:
+                return proc
             # An interpreter started through a shebang shows up as [python, script, ...]:
             # compare the arguments after the executable, as a suffix. A launcher
             # script that execs something else matches its own argv until it has.

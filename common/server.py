@@ -9,10 +9,12 @@ gives the service's default port); WEB_CONCURRENCY worker processes.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import uvicorn
 
-from common.settings import HttpSettings
+from common.logging import uvicorn_log_config
+from common.settings import HttpSettings, LoggingSettings
 
 # Longer than HAProxy's idle connection pool keeps a connection, so the proxy
 # never reuses one that uvicorn is about to close.
@@ -21,6 +23,10 @@ KEEP_ALIVE_S = 75
 
 def serve(app_factory: str, settings: HttpSettings) -> None:
     """Run `app_factory` (`package.module:function`) until stopped."""
+    extra: dict[str, Any] = {}
+    if isinstance(settings, LoggingSettings) and settings.log_format == "json":
+        # uvicorn's own lines in JSON too, from the first; the text format keeps uvicorn's default.
+        extra["log_config"] = uvicorn_log_config(settings.log_level, "json")
     uvicorn.run(
         app_factory,
         factory=True,
@@ -31,6 +37,7 @@ def serve(app_factory: str, settings: HttpSettings) -> None:
         http="httptools",
         access_log=False,
         timeout_keep_alive=KEEP_ALIVE_S,
+        **extra,
     )
 
 

@@ -62,6 +62,15 @@ class CassandraSettings(CassandraKeyspaceSettings):
 
 class LoggingSettings(_Base):
     log_level: str = "INFO"
+    # LOG_FORMAT: "text" (one readable line per record) or "json" (one JSON object per line).
+    log_format: str = "text"
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value.lower() not in ("text", "json"):
+            raise ValueError(f"LOG_FORMAT must be text or json, got {value!r}")
+        return value.lower()
 
 
 class HttpSettings(_Base):

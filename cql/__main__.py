@@ -24,7 +24,7 @@ class SchemaSettings(CassandraSettings, LoggingSettings):
 
 def main() -> int:
     s = SchemaSettings()
-    configure_logging(s.log_level)
+    configure_logging(s.log_level, s.log_format)
     deadline = time.monotonic() + s.schema_wait_s
     while True:
         try:

@@ -147,7 +147,7 @@ def build(s: JobSettings) -> StreamExecutionEnvironment:
 
 def main() -> None:
     s = JobSettings()
-    configure_logging(s.log_level)
+    configure_logging(s.log_level, s.log_format)
     build(s).execute(JOB_NAME)
 
 

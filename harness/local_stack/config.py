@@ -267,6 +267,7 @@ class StackSettings(KafkaTopicSettings, CassandraKeyspaceSettings, LoggingSettin
             "CASSANDRA_PORT": str(self.cassandra_port),
             "CASSANDRA_KEYSPACE": self.cassandra_keyspace,
             "LOG_LEVEL": self.log_level,
+            "LOG_FORMAT": self.log_format,
             **({"CASSANDRA_CONSISTENCY": self.service_consistency} if self.service_consistency else {}),
         }
 

@@ -12,6 +12,7 @@ from common.service import frozen_heap, install_common
 from ingest_api.config import IngestSettings
 from ingest_api.fast_path import UserTagsFastPath, is_fast_path
 from ingest_api.kafka_writer import KafkaWriter
+from ingest_api.metrics import IngestMetrics
 from ingest_api.routes import router
 
 
@@ -37,6 +38,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         writer.start()
         await run_in_threadpool(writer.warm_up)
         app.state.writer = writer
+        if app.state.metrics is not None:
+            app.state.metrics.watch_in_flight(lambda: writer.in_flight)
         try:
             with frozen_heap():
                 yield
@@ -46,6 +49,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
 
     app = IngestApp(title="Allezon ingest API", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.metrics = IngestMetrics() if settings.ingest_metrics_enabled else None
     app.include_router(router)
     install_common(app, settings, settings.ingest_auth_token)
     app.fast_path = UserTagsFastPath(app, settings, settings.ingest_auth_token)

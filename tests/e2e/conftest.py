@@ -121,9 +121,9 @@ def start_stream_job(flink_cluster, tmp_path) -> Iterator[Callable[..., Submitte
 def ingest_client(backends, fresh_topic) -> Iterator[TestClient]:
     # These tests check what the pipeline makes of acknowledged tags, not the
     # SPEC's answer deadline (the replay tool and the benchmarks measure that):
-    # the first tag to a new topic, on a loaded machine, took longer than 170 ms.
+    # the first tag to a new topic, on a loaded machine, took 2 s and more.
     settings = IngestSettings(kafka_bootstrap_servers=backends.kafka_bootstrap, kafka_topic=fresh_topic,
-                              ingest_ack_timeout_ms=2_000)
+                              ingest_ack_timeout_ms=10_000)
     with TestClient(create_ingest_app(settings), raise_server_exceptions=False) as client:
         yield client
 

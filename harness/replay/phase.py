@@ -8,6 +8,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable
+from typing import TextIO
 
 from harness.replay.report import (
     AggregateCounts,
@@ -156,30 +157,80 @@ def total_of(phases: list[Phase], examples: int) -> Phase:
     return total
 
 
-async def show_progress(phase: Phase, queued: Callable[[], int], cpu: Callable[[], float]) -> None:
-    """Rewrite a one-line summary of the phase on stderr every second (until cancelled)."""
+# Off a terminal (a file, a pipe, CI), a plain line this often instead of the rewritten one.
+PLAIN_PROGRESS_EVERY_S = 30.0
+
+
+class ProgressWriter:
+    """Where the progress line goes: on a terminal it is rewritten in place
+    (carriage return, erase to end of line); elsewhere a log would fill with
+    those, so it gets a plain line every `plain_every_s` seconds (0: nothing)."""
+
+    def __init__(self, stream: TextIO | None = None, plain_every_s: float = PLAIN_PROGRESS_EVERY_S):
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = is_terminal(self.stream)
+        self.plain_every_s = plain_every_s
+        self._last_plain: float | None = None
+        self._drawn = False
+
+    def show(self, line: str, now: float) -> None:
+        if self.tty:
+            self.stream.write(f"\r{line}\x1b[K")
+            self._drawn = True
+        elif self.plain_every_s > 0 and (self._last_plain is None or now - self._last_plain >= self.plain_every_s):
+            self.stream.write(line + "\n")
+            self._last_plain = now
+        else:
+            return
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the rewritten line (a terminal only: plain lines end themselves)."""
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+
+def is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
+
+
+def progress_line(phase: Phase, rate: float, p99: dict[str, float | None], queued: int, cpu_pct: float) -> str:
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v:.0f}"
+    return (f"{phase.name}: {phase.sent}/{phase.target_tags} tags {rate:.0f}/s "
+            f"204 {phase.accepted} drop {phase.dropped} | profiles {phase.correct['user_profiles']} ok "
+            f"{phase.wrong['user_profiles']} wrong | aggregates {phase.correct['aggregates']} ok "
+            f"{phase.wrong['aggregates']} wrong | p99 ms tag {ms(p99['user_tags'])} "
+            f"prof {ms(p99['user_profiles'])} agg {ms(p99['aggregates'])} | queue {queued} "
+            f"| cpu {cpu_pct:.0f}%")
+
+
+async def show_progress(phase: Phase, queued: Callable[[], int], cpu: Callable[[], float],
+                        writer: ProgressWriter | None = None, interval_s: float = 1.0) -> None:
+    """A one-line summary of the phase every `interval_s` (until cancelled), through
+    `writer` (default: stderr, rewritten only if it is a terminal)."""
+    out = writer or ProgressWriter()
     marks = dict.fromkeys(ENDPOINTS, 0)
     last_sent, last_t = phase.sent, time.monotonic()
     cpu_last = cpu()
-
-    def ms(v: float | None) -> str:
-        return "-" if v is None else f"{v:.0f}"
-    while True:
-        await asyncio.sleep(1.0)
-        now = time.monotonic()
-        cpu_now = cpu()
-        p99 = {}
-        for e in ENDPOINTS:
-            samples = phase.latency[e]
-            p99[e] = samples.tail_p(marks[e], 0.99)
-            marks[e] = len(samples)
-        rate = (phase.sent - last_sent) / (now - last_t)
-        cpu_pct = 100.0 * (cpu_now - cpu_last) / (now - last_t)
-        last_sent, last_t, cpu_last = phase.sent, now, cpu_now
-        line = (f"{phase.name}: {phase.sent}/{phase.target_tags} tags {rate:.0f}/s "
-                f"204 {phase.accepted} drop {phase.dropped} | profiles {phase.correct['user_profiles']} ok "
-                f"{phase.wrong['user_profiles']} wrong | aggregates {phase.correct['aggregates']} ok "
-                f"{phase.wrong['aggregates']} wrong | p99 ms tag {ms(p99['user_tags'])} "
-                f"prof {ms(p99['user_profiles'])} agg {ms(p99['aggregates'])} | queue {queued()} "
-                f"| cpu {cpu_pct:.0f}%")
-        print(f"\r{line}\x1b[K", end="", file=sys.stderr, flush=True)
+    try:
+        while True:
+            await asyncio.sleep(interval_s)
+            now = time.monotonic()
+            cpu_now = cpu()
+            p99 = {}
+            for e in ENDPOINTS:
+                samples = phase.latency[e]
+                p99[e] = samples.tail_p(marks[e], 0.99)
+                marks[e] = len(samples)
+            rate = (phase.sent - last_sent) / (now - last_t)
+            cpu_pct = 100.0 * (cpu_now - cpu_last) / (now - last_t)
+            last_sent, last_t, cpu_last = phase.sent, now, cpu_now
+            out.show(progress_line(phase, rate, p99, queued(), cpu_pct), now)
+    finally:
+        out.close()

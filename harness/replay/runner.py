@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -208,9 +207,8 @@ class Runner:
                 await asyncio.gather(*list(phase.probes), return_exceptions=True)
         finally:
             if progress is not None:
-                progress.cancel()
+                progress.cancel()  # it ends its line itself
                 await asyncio.gather(progress, return_exceptions=True)
-                print(file=sys.stderr, flush=True)
             self._finish(phase, cpu0)
         return phase.report()
 

@@ -33,7 +33,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
         writer = KafkaWriter(settings)
         writer.start()
         await run_in_threadpool(writer.warm_up)

@@ -23,12 +23,16 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from harness.local_stack.config import REPO_ROOT, StackSettings
 from harness.local_stack.process import StackError, tail_file
@@ -93,18 +97,86 @@ def verify(component_dir: Path) -> list[str]:
     return problems
 
 
+# Maven's batch-mode transfer lines ("[INFO] Downloading from central: URL",
+# "[INFO] Downloaded from central: URL (683 kB at 295 kB/s)").
+_TRANSFER_RE = re.compile(
+    r"^(?:\[INFO\] )?(?P<verb>Downloading|Downloaded) from (?P<repo>[\w.-]+): (?P<url>\S+)"
+    r"(?: \((?P<size>[\d.,]+) (?P<unit>[kMG]?B)\b[^)]*\))?"
+)
+_UNITS = {"B": 1, "kB": 1000, "MB": 1000**2, "GB": 1000**3}  # Maven counts in SI units
+
+
+def _size_text(n: float) -> str:
+    for unit in ("GB", "MB", "kB"):
+        if n >= _UNITS[unit]:
+            return f"{n / _UNITS[unit]:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+class DownloadReport:
+    """Says on stderr what Maven downloads, from its transfer lines: a line when
+    a jar starts (what, from where) and one when it is done (its size); poms
+    and metadata (small, hundreds on a cold cache) count only in the closing
+    total. Nothing at all when Maven finds everything in its local repository."""
+
+    def __init__(self, component: str, log_file: Path, stream: TextIO | None = None) -> None:
+        self.component = component
+        self.log_file = log_file
+        self.stream = stream if stream is not None else sys.stderr
+        self.started = time.monotonic()
+        self.announced = False
+        self.files = 0
+        self.bytes = 0.0
+
+    def _say(self, text: str) -> None:
+        print(f"{self.component}: {text}", file=self.stream, flush=True)
+
+    def line(self, text: str) -> None:
+        m = _TRANSFER_RE.match(text)
+        if m is None:
+            return
+        url = m["url"]
+        name = url.rsplit("/", 1)[-1]
+        if m["verb"] == "Downloading":
+            if not self.announced:
+                self.announced = True
+                self._say(f"downloading from Maven repository '{m['repo']}' (Maven log: {self.log_file})")
+            if name.endswith(".jar"):
+                self._say(f"downloading {name} from {url}")
+            return
+        self.files += 1
+        size = float(m["size"].replace(",", "")) * _UNITS[m["unit"]] if m["size"] else 0.0
+        self.bytes += size
+        if name.endswith(".jar"):
+            self._say(f"downloaded {name} ({_size_text(size) if m['size'] else 'size unknown'})")
+
+    def finish(self) -> None:
+        if self.files:
+            self._say(f"downloaded {self.files} files, {_size_text(self.bytes)}, "
+                      f"in {time.monotonic() - self.started:.0f} s")
+
+
 def _mvn(component: str, work: Path, goals: list[str], maven_repo: Path, log_file: Path) -> None:
-    """Run Maven on the pom in `work`; StackError with the log's tail if it fails."""
+    """Run Maven on the pom in `work`, saying what it downloads (DownloadReport);
+    StackError with the log's tail if it fails."""
     mvn = shutil.which("mvn")
     if mvn is None:
         raise StackError("mvn (Apache Maven) not found on PATH; install it (Debian: apt-get install maven)")
     maven_repo.mkdir(parents=True, exist_ok=True)
-    argv = [mvn, "-B", "-q", "-C", "-Dstyle.color=never", f"-Dmaven.repo.local={maven_repo}", *goals]
-    with log_file.open("wb") as out:
-        result = subprocess.run(argv, cwd=work, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
+    # Not -q: the transfer lines are INFO, and they are what DownloadReport reads.
+    argv = [mvn, "-B", "-C", "-Dstyle.color=never", f"-Dmaven.repo.local={maven_repo}", *goals]
+    report = DownloadReport(component, log_file)
+    with log_file.open("w", encoding="utf-8") as out:
+        with subprocess.Popen(argv, cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
+            assert proc.stdout is not None
+            for text in proc.stdout:
+                out.write(text)
+                report.line(text)
+    report.finish()
+    if proc.returncode != 0:  # the with block waited for it
         raise StackError(
-            f"{component}: Maven failed with exit code {result.returncode}; "
+            f"{component}: Maven failed with exit code {proc.returncode}; "
             f"log {log_file}:\n{tail_file(log_file, 40)}"
         )
 

@@ -23,6 +23,8 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 # An aggregate query spans at most a day of buckets.
 MAX_AGGREGATE_RANGE_MS = 24 * 3600 * 1000
+# GET /dimensions reads every value seen in each bucket of its range: an hour at most.
+MAX_DIMENSIONS_RANGE_MS = 3600 * 1000
 # SPEC: data of the last 24 h of event time is kept (behind the newest tag time).
 RETAINED_EVENT_TIME_MS = 24 * 3600 * 1000
 

@@ -11,6 +11,7 @@ from common.problems import problem_response
 from common.service import frozen_heap, install_common
 from query_api.cassandra_session import CassandraReader
 from query_api.config import QuerySettings
+from query_api.dashboard import router as dashboard_router
 from query_api.metrics import install_request_metrics
 from query_api.pipeline import open_pipeline
 from query_api.pipeline import router as pipeline_router
@@ -49,6 +50,7 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
     for exc_type in CASSANDRA_UNAVAILABLE:
         app.add_exception_handler(exc_type, _unavailable)
     app.include_router(router)
+    app.include_router(dashboard_router)
     app.include_router(pipeline_router)
     install_common(app, settings, settings.query_auth_token)
     install_request_metrics(app)  # outermost: 401 and 431 answers count too

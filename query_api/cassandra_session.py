@@ -19,7 +19,7 @@ from cassandra.policies import DCAwareRoundRobinPolicy, RetryPolicy, TokenAwareP
 from cassandra.query import tuple_factory
 
 from query_api.config import QuerySettings
-from query_api.store import AggregateStore, Hedging, ProfileStore
+from query_api.store import AggregateStore, CubeCatalog, Hedging, ProfileStore
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ class CassandraReader:
         self.session: Session | None = None
         self.profiles: ProfileStore | None = None
         self.aggregates: AggregateStore | None = None
+        self.catalog: CubeCatalog | None = None
         self._connector: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -88,6 +89,7 @@ class CassandraReader:
                 self.aggregates = await asyncio.to_thread(
                     AggregateStore.prepare, session, hedging, self.settings.query_aggregate_retry_deadline_s
                 )
+                self.catalog = await asyncio.to_thread(CubeCatalog.prepare, session, hedging)
                 self._cluster, self.session = cluster, session
                 log.info("connected to cassandra hosts=%s keyspace=%s", self.settings.cassandra_hosts,
                          self.settings.cassandra_keyspace)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -13,14 +14,15 @@ from starlette.convertors import register_url_convertor
 from starlette.responses import Response
 
 from common.body import read_body_capped
-from common.cube import BUCKET_MS, mask_of
-from common.limits import MAX_AGGREGATE_RANGE_MS, MAX_EXPECTED_BODY_BYTES, PROFILE_CAP
+from common.cube import BUCKET_MS, DIMENSIONS, mask_of
+from common.limits import MAX_AGGREGATE_RANGE_MS, MAX_DIMENSIONS_RANGE_MS, MAX_EXPECTED_BODY_BYTES, PROFILE_CAP
 from common.problems import Problem, problem_openapi, problem_response
 from common.tag import user_tag_json_schema
 from common.timestamps import TimeRange, TimeRangeError, format_bucket, parse_time_range
 from query_api.debug import compare_with_expected
 from query_api.deps import ReaderDep
 from query_api.params import CookieConvertor, check_cookie, check_filter, check_limit_digits
+from query_api.store import TOP_VALUES
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -99,12 +101,7 @@ async def aggregates(
         _single(request, name, required=False)
     for name, value in (("origin", origin), ("brand_id", brand_id), ("category_id", category_id)):
         check_filter(request, name, value)
-    if tr.start_ms % BUCKET_MS or tr.end_ms % BUCKET_MS:
-        raise Problem(400, "time_range must start and end on whole minutes.",
-                      errors=[{"field": "time_range", "message": "not aligned to a minute"}])
-    if tr.duration_ms > MAX_AGGREGATE_RANGE_MS:
-        raise Problem(400, "time_range may span at most 24 hours.",
-                      errors=[{"field": "time_range", "message": "longer than 24 h"}])
+    _whole_minutes(tr, MAX_AGGREGATE_RANGE_MS, "24 hours")
     if len(set(aggregates)) != len(aggregates):
         raise Problem(400, "Each aggregate may be listed once.",
                       errors=[{"field": "aggregates", "message": "repeated value"}])
@@ -128,6 +125,43 @@ async def aggregates(
     answer = orjson.dumps({"columns": columns, "rows": rows})
     compare_with_expected("aggregates", await _debug_body(request), answer, f"query={request.url.query}")
     return Response(answer, media_type=_JSON)
+
+
+def _whole_minutes(tr: TimeRange, longest_ms: int, longest: str) -> None:
+    if tr.start_ms % BUCKET_MS or tr.end_ms % BUCKET_MS:
+        raise Problem(400, "time_range must start and end on whole minutes.",
+                      errors=[{"field": "time_range", "message": "not aligned to a minute"}])
+    if tr.duration_ms > longest_ms:
+        raise Problem(400, f"time_range may span at most {longest}.",
+                      errors=[{"field": "time_range", "message": f"longer than {longest}"}])
+
+
+async def newest_bucket(request: Request, reader: ReaderDep, action: Literal["VIEW", "BUY"]) -> Response:
+    _single(request, "action", required=True)
+    catalog = reader.catalog
+    if catalog is None:
+        raise Problem(503, "Cassandra is not reachable yet.", headers={"Retry-After": "1"})
+    newest = await catalog.newest_bucket(action, int(time.time() * 1000))
+    label = None if newest is None else format_bucket(newest)
+    return Response(orjson.dumps({"action": action, "newest_bucket": label}), media_type=_JSON)
+
+
+async def dimensions(
+    request: Request,
+    reader: ReaderDep,
+    time_range: Annotated[str, Query(description=_RANGE_DOC + " Whole minutes, at most 1 h.")],
+    action: Literal["VIEW", "BUY"],
+) -> Response:
+    tr = _time_range(request)
+    _single(request, "action", required=True)
+    _whole_minutes(tr, MAX_DIMENSIONS_RANGE_MS, "1 hour")
+    catalog = reader.catalog
+    if catalog is None:
+        raise Problem(503, "Cassandra is not reachable yet.", headers={"Retry-After": "1"})
+    seen = await catalog.values_seen(action, tr.start_ms, tr.end_ms)
+    answer = {"action": action,
+              **{name: [{"value": value, "count": count} for value, count in values] for name, values in seen.items()}}
+    return Response(orjson.dumps(answer), media_type=_JSON)
 
 
 def _json_200(description: str, schema: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
@@ -172,6 +206,36 @@ for _method in ("GET", "POST"):
         summary="Count and/or sum of price per 1-minute bucket",
         responses={**_json_200("One row per bucket", _AGGREGATES_SCHEMA), **_QUERY_PROBLEMS[_method]},
     )
+
+
+_NEWEST_SCHEMA = {
+    "type": "object",
+    "required": ["action", "newest_bucket"],
+    "properties": {"action": {"type": "string"}, "newest_bucket": {"type": ["string", "null"]}},
+}
+_VALUES_SCHEMA = {
+    "type": "array",
+    "maxItems": TOP_VALUES,
+    "items": {"type": "object", "required": ["value", "count"],
+              "properties": {"value": {"type": "string"}, "count": {"type": "integer"}}},
+}
+_DIMENSIONS_SCHEMA = {
+    "type": "object",
+    "required": ["action", *(name for name, _ in DIMENSIONS)],
+    "properties": {"action": {"type": "string"}, **{name: _VALUES_SCHEMA for name, _ in DIMENSIONS}},
+}
+router.add_api_route(
+    "/buckets/newest", newest_bucket, methods=["GET"], operation_id="newest_bucket",
+    summary="The newest 1-minute bucket of an action in the cube (event time)",
+    responses={**_json_200("The newest bucket, or null when the cube holds none", _NEWEST_SCHEMA),
+               **problem_openapi(400, 503)},
+)
+router.add_api_route(
+    "/dimensions", dimensions, methods=["GET"], operation_id="dimensions",
+    summary="The filter values seen in a range, the most counted first",
+    responses={**_json_200("Per dimension, its values and their tag counts", _DIMENSIONS_SCHEMA),
+               **problem_openapi(400, 503)},
+)
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cassandra import OperationTimedOut, ReadFailure, ReadTimeout, Unavailable
@@ -17,7 +17,7 @@ from cassandra.cluster import NoHostAvailable, ResponseFuture, Session
 from cassandra.pool import Host
 from cassandra.query import PreparedStatement
 
-from common.cube import BUCKET_MS
+from common.cube import BUCKET_MS, DIMENSIONS, bucket_of
 
 log = logging.getLogger(__name__)
 
@@ -189,3 +189,97 @@ class AggregateStore:
                             "attempt=%d: %r", pause, action, dims, buckets[0], attempt, exc)
             await asyncio.sleep(pause)
             pause, attempt = min(pause * 2, RETRY_PAUSE_S[1]), attempt + 1
+
+
+# The newest bucket is probed among the buckets this far back from a hint
+# (the wall clock, or the newest found before) in one `IN` read.
+PROBE_BUCKETS = 120
+# A scan of the cube's partition keys finds a newest bucket no hint is near
+# (a replayed stream dated 2022): when the reads near the hints find nothing,
+# and otherwise once per this many seconds (a stream that jumped in time).
+SCAN_INTERVAL_S = 60.0
+# Values seen per dimension in a /dimensions answer: the most counted first.
+TOP_VALUES = 50
+
+
+@dataclass
+class CubeCatalog:
+    """What the cube holds: its newest bucket per action, and the filter values
+    seen in a range. For the dashboard; the answers of /aggregates do not depend
+    on it."""
+
+    session: Session
+    probe: PreparedStatement
+    scan: PreparedStatement
+    values: PreparedStatement
+    hedging: Hedging = Hedging()
+    _hints: dict[str, int] = field(default_factory=dict)
+    _scanned: dict[str, int] = field(default_factory=dict)
+    _scanned_at: float = -SCAN_INTERVAL_S
+    _scan_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    def prepare(cls, session: Session, hedging: Hedging = Hedging()) -> CubeCatalog:
+        # dims 0 has a cell in every bucket that holds a tag of the action.
+        probe = session.prepare(
+            "SELECT bucket_ms FROM aggregate_cells WHERE action = ? AND dims = 0 AND bucket_ms IN ? "
+            "PER PARTITION LIMIT 1"
+        )
+        scan = session.prepare("SELECT DISTINCT action, dims, bucket_ms FROM aggregate_cells")
+        values = session.prepare(
+            "SELECT origin, brand_id, category_id, count FROM aggregate_cells "
+            "WHERE action = ? AND dims = ? AND bucket_ms IN ?"
+        )
+        for stmt in (probe, scan, values):
+            stmt.is_idempotent = True
+        return cls(session, probe, scan, values, hedging)
+
+    async def newest_bucket(self, action: str, now_ms: int) -> int | None:
+        """Start (epoch ms) of the newest bucket of `action` in the cube, or None when it has none."""
+        hints = {bucket_of(now_ms)}
+        if action in self._hints:
+            hints.add(self._hints[action] + (PROBE_BUCKETS - 1) * BUCKET_MS)
+        began = time.monotonic()
+        found = [await self._probe(action, hint) for hint in sorted(hints)]
+        if all(bucket is None for bucket in found) or began - self._scanned_at >= SCAN_INTERVAL_S:
+            async with self._scan_lock:
+                if self._scanned_at < began:  # else a scan began since, and has just ended: use it
+                    await self._scan_all()
+        candidates = [b for b in (*found, self._scanned.get(action)) if b is not None]
+        newest = max(candidates, default=None)
+        if newest is not None:
+            self._hints[action] = newest
+        return newest
+
+    async def _probe(self, action: str, last_ms: int) -> int | None:
+        buckets = [last_ms - i * BUCKET_MS for i in range(PROBE_BUCKETS)]
+        rows = await self.hedging.read(self.session, self.probe, (action, buckets))
+        return max((row[0] for row in rows), default=None)
+
+    async def _scan_all(self) -> None:
+        """Every partition key of the cube (bounded by the retention: 16 per retained minute), paged."""
+        self._scanned_at = time.monotonic()
+
+        def scan() -> dict[str, int]:
+            newest: dict[str, int] = {}
+            for action, _dims, bucket_ms in self.session.execute(self.scan):
+                if bucket_ms > newest.get(action, bucket_ms - 1):
+                    newest[action] = bucket_ms
+            return newest
+
+        self._scanned = await asyncio.to_thread(scan)
+
+    async def values_seen(self, action: str, start_ms: int, end_ms: int) -> dict[str, list[tuple[str, int]]]:
+        """Per dimension, the values tags of `action` carried in [start, end) with their
+        counts, the most counted first (at most TOP_VALUES)."""
+        buckets = list(range(bucket_of(start_ms), end_ms, BUCKET_MS))
+        answer: dict[str, list[tuple[str, int]]] = {}
+        reads = [self.hedging.read(self.session, self.values, (action, mask, buckets)) for _, mask in DIMENSIONS]
+        # Rows are (origin, brand_id, category_id, count): a dimension's column is its place in DIMENSIONS.
+        for column, ((name, _mask), rows) in enumerate(zip(DIMENSIONS, await asyncio.gather(*reads), strict=True)):
+            counts: dict[str, int] = {}
+            for row in rows:
+                counts[row[column]] = counts.get(row[column], 0) + (row[3] or 0)
+            ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+            answer[name] = ranked[:TOP_VALUES]
+        return answer

@@ -28,3 +28,17 @@ sync_venv() {  # <venv dir> <lock file> <install the project too: yes|no>
 sync_venv .venv requirements/api.lock yes
 # The job imports the project from its checkout (PYTHONPATH), not as a package.
 sync_venv .venv-flink requirements/flink.lock no
+
+# The dashboard's chart library, from its lock (served by the query API; no CDN).
+sync_node_modules() {  # <dir holding package-lock.json>
+  local dir=$1
+  local stamp=$dir/node_modules/.lock.sha256
+  local want
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
+  command -v npm >/dev/null 2>&1 || { echo "error: npm not found: install Node.js 18+ (Debian: apt-get install -y npm)" >&2; exit 1; }
+  echo "bootstrap: installing $dir's npm packages from its lock (npm ci)" >&2
+  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$want" > "$stamp"
+}
+sync_node_modules query_api/dashboard

@@ -14,6 +14,7 @@ of one cookie land in one partition, in order.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -67,7 +68,8 @@ class UserTag(BaseModel):
         parse_tag_time_ms(value)
         return value
 
-    @property
+    # Cached: the Kafka record and the ingest metrics both read it, and a parse costs ~10 us.
+    @cached_property
     def time_ms(self) -> int:
         return parse_tag_time_ms(self.time)
 

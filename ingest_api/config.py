@@ -30,6 +30,9 @@ class IngestSettings(KafkaSettings, LoggingSettings, HttpSettings):
     # the tag is not queued. Normal load keeps a few dozen in flight; the bound
     # caps how many 503-answered tags can still land after an outage.
     ingest_max_in_flight: int = Field(default=1_000, ge=1)
+    # Prometheus metrics of POST /user_tags at GET /metrics (ingest_api/metrics.py);
+    # false records nothing, to measure what recording costs.
+    ingest_metrics_enabled: bool = True
     # Bearer token every request but the health checks must carry; unset = no auth.
     ingest_auth_token: SecretStr | None = None
 

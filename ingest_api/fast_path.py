@@ -7,13 +7,14 @@ docs/BENCHMARKS.md). This handler does what the `/user_tags` route does,
 with the same guards in the same order (header limits, then the bearer
 token when one is set) and the same answers: 204 only after Kafka's
 acknowledgement, problem documents for 400, 413 and 503, a logged 500 problem
-for anything unexpected. Every other request, and the OpenAPI description of
-this one, stay with FastAPI.
+for anything unexpected, and the same metrics (ingest_api/metrics.py). Every
+other request, and the OpenAPI description of this one, stay with FastAPI.
 """
 
 from __future__ import annotations
 
 import logging
+from time import perf_counter
 
 from fastapi import FastAPI
 from pydantic import SecretStr
@@ -26,6 +27,7 @@ from common.http_limits import HeaderLimits
 from common.problems import Problem, problem_response
 from ingest_api.config import IngestSettings
 from ingest_api.kafka_writer import KafkaWriter
+from ingest_api.metrics import IngestMetrics
 from ingest_api.routes import accept_tag
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,8 @@ class UserTagsFastPath:
         self._app = app  # the FastAPI app: its state holds the writer
         self._settings = settings
         self._limit = settings.ingest_max_body_bytes
+        # Made with the app, before this handler; None: INGEST_METRICS_ENABLED=false.
+        self._metrics: IngestMetrics | None = app.state.metrics
         guarded: ASGIApp = self._handle
         if token is not None and token.get_secret_value():
             guarded = BearerAuth(guarded, token.get_secret_value())
@@ -57,20 +61,27 @@ class UserTagsFastPath:
         return writer
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = perf_counter()
         try:
             body = await read_body_capped(scope, receive, self._limit)
-            await accept_tag(body, self._settings, self._writer())
+            time_ms = await accept_tag(body, self._settings, self._writer())
         except Problem as exc:
-            response = problem_response(exc.status, exc.detail, errors=exc.errors, headers=exc.headers,
+            status = exc.status
+            response = problem_response(status, exc.detail, errors=exc.errors, headers=exc.headers,
                                         type_=exc.type, instance=URL(scope=scope).path)
         except ClientGone:
             return
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            status = 500
             response = problem_response(500, "Unexpected server error; it has been logged.",
                                         instance=URL(scope=scope).path)
         else:
             await send(_NO_CONTENT)
             await send(_EMPTY_BODY)
+            if self._metrics is not None:
+                self._metrics.accepted(started, time_ms)
             return
         await response(scope, receive, send)
+        if self._metrics is not None:
+            self._metrics.refused(started, status)

@@ -124,6 +124,11 @@ class KafkaWriter:
             log.error("kafka writer closed with %d tags not acknowledged topic=%s", remaining, self._topic)
         self._producer = None
 
+    @property
+    def in_flight(self) -> int:
+        """Tags produced whose delivery report has not been served yet."""
+        return self._in_flight
+
     # delivery reports, served on the loop -----------------------------------
     def _schedule_pump(self, delay_s: float) -> None:
         assert self._loop is not None

@@ -23,6 +23,16 @@ class QuerySettings(CassandraSettings, LoggingSettings, HttpSettings):
     # Connecting at start-up retries until this many seconds passed (then the
     # API stays up, not ready, and keeps trying in the background).
     query_connect_retry_s: float = Field(default=1.0, gt=0)
+    # GET /pipeline (query_api/pipeline.py) reads the ingest API's /metrics and
+    # the Flink REST API; an empty URL makes that part null. One ingest replica
+    # is read (behind a balancer, whichever answers).
+    query_ingest_metrics_url: str = "http://127.0.0.1:8081/metrics"
+    query_flink_rest_url: str = "http://127.0.0.1:8091"
+    # The ingest API's bearer token, when it requires one for /metrics.
+    query_ingest_metrics_token: SecretStr | None = None
+    # Per-request deadline of those reads, and how long an answer is reused.
+    query_pipeline_timeout_s: float = Field(default=1.0, gt=0, le=10)
+    query_pipeline_cache_s: float = Field(default=1.0, ge=0)
     # Bearer token every request but the health checks must carry; unset = no auth.
     query_auth_token: SecretStr | None = None
 

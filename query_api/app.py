@@ -13,7 +13,7 @@ from query_api.cassandra_session import CassandraReader
 from query_api.config import QuerySettings
 from query_api.dashboard import router as dashboard_router
 from query_api.metrics import install_request_metrics
-from query_api.pipeline import open_pipeline
+from query_api.pipeline import cube_newest_bucket, open_pipeline
 from query_api.pipeline import router as pipeline_router
 from query_api.routes import router
 from query_api.store import CASSANDRA_UNAVAILABLE
@@ -39,7 +39,7 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
         await reader.start()
         app.state.reader = reader
         try:
-            async with open_pipeline(app, settings):
+            async with open_pipeline(app, settings, cube_newest_bucket(reader)):
                 with frozen_heap():
                     yield
         finally:

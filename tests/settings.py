@@ -24,3 +24,5 @@ class TestSettings(BaseSettings):
     # Kills of each Flink process in tests/faults/test_process_kills.py (3 for the
     # recovery figures in docs/RELIABILITY.md).
     flink_kill_rounds: int = 1
+    # Where tests leave what a person looks at afterwards (the dashboard's screenshots).
+    test_artifacts_dir: Path = REPO / "test-artifacts"

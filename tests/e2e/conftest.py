@@ -180,6 +180,14 @@ def api_service(package: str, env: dict, log_file: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def ingest_url(backends, fresh_topic, tmp_path) -> Iterator[str]:
+    """The ingest API as a real uvicorn process on the test topic."""
+    env = {"KAFKA_BOOTSTRAP_SERVERS": backends.kafka_bootstrap, "KAFKA_TOPIC": fresh_topic}
+    with api_service("ingest_api", env, tmp_path / "ingest-api.log") as url:
+        yield url
+
+
+@pytest.fixture
 def query_client(backends, fresh_keyspace, tmp_path) -> Iterator[httpx.Client]:
     """The query API as a real uvicorn process (the path decoding of percent-encoded
     cookies is the server's, so it is tested through a real server)."""

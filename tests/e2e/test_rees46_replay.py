@@ -19,7 +19,6 @@ run measured is printed (pytest -s).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,6 @@ from harness.replay.rees46 import Rees46Source
 from harness.replay.report import RunReport
 from harness.replay.runner import Runner, RunnerConfig
 from harness.replay.workload import Workload
-from tests.e2e.conftest import api_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -38,14 +36,6 @@ DATA = REPO / "tests" / "data" / "rees46-2019-10-head.csv"
 # a busy 2-core machine it does happen at a few hundred tags/s. A dropped
 # tag's cookie and bucket are never asked about; everything else must be exact.
 MAX_DROPS = 0.25
-
-
-@pytest.fixture
-def ingest_url(backends, fresh_topic, tmp_path) -> Iterator[str]:
-    """The ingest API as a real uvicorn process on the test topic."""
-    env = {"KAFKA_BOOTSTRAP_SERVERS": backends.kafka_bootstrap, "KAFKA_TOPIC": fresh_topic}
-    with api_service("ingest_api", env, tmp_path / "ingest-api.log") as url:
-        yield url
 
 
 PROFILE_AGE_S = 30.0

@@ -67,6 +67,18 @@ async function followNewest() {
   newest.dataset.bucket = answer.newest_bucket ?? "";
 }
 
+const compactNumber = new Intl.NumberFormat("en", { notation: "compact", maximumFractionDigits: 1 });
+
+function compact(value) {
+  return value === null ? "" : compactNumber.format(value);
+}
+
+/** A bucket's start as 12:04 (UTC), with the date on the first tick of a day. */
+function timeOfDay(seconds, index) {
+  const iso = new Date(seconds * 1000).toISOString();
+  return index === 0 || iso.slice(11, 16) === "00:00" ? `${iso.slice(11, 16)}\n${iso.slice(0, 10)}` : iso.slice(11, 16);
+}
+
 function makeChart(data) {
   const container = document.getElementById("chart");
   const options = {
@@ -80,9 +92,10 @@ function makeChart(data) {
       { label: "SUM_PRICE", scale: "price", stroke: "#c05621", width: 2, points: { show: false } },
     ],
     axes: [
-      {},
-      { scale: "count", label: "count" },
-      { scale: "price", label: "sum of price", side: 1, grid: { show: false } },
+      { values: (u, splits) => splits.map(timeOfDay) },
+      { scale: "count", label: "count", size: 70, values: (u, splits) => splits.map(compact) },
+      { scale: "price", label: "sum of price", side: 1, size: 70, grid: { show: false },
+        values: (u, splits) => splits.map(compact) },
     ],
   };
   return new uPlot(options, data, container);

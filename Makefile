@@ -73,7 +73,8 @@ scale: ## run TASKMANAGERS=<n> Flink TaskManagers; the job rescales to their slo
 topic-tail: ## print the messages in the Kafka topic (ARGS="--last 5 --topic x")
 	@$(STACK) topic-tail $(ARGS)
 
-test: bootstrap prereqs ## set up and run the whole suite (lint and types, unit, stream job, integration, end-to-end)
+test: bootstrap prereqs ## set up and run the whole suite (lint and types, unit, stream job, integration, end-to-end, the dashboard in chromium)
+	@scripts/check_prereqs.sh --browser
 	@scripts/lint.sh
 	@# The stream job's Java sinks: their JUnit tests (Maven, the stack's own local repository).
 	@mvn -B -ntp -f flink_jobs/operators/pom.xml -Dmaven.repo.local=$(CURDIR)/.cache/m2 verify

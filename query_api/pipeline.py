@@ -29,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.responses import Response
 
 from common.cube import BUCKET_MS
+from query_api.cassandra_session import CassandraReader
 from query_api.config import QuerySettings
 
 log = logging.getLogger(__name__)
@@ -239,6 +240,19 @@ class Pipeline:
         except Exception as exc:  # freshness is best effort: null, never an error
             log.debug("newest bucket not available: %r", exc)
             return None
+
+
+def cube_newest_bucket(reader: CassandraReader, clock: Callable[[], float] = time.time) -> NewestBucket:
+    """The newest bucket of either action in the cube (the dashboard's CubeCatalog)."""
+    async def newest() -> int | None:
+        catalog = reader.catalog
+        if catalog is None:  # Cassandra not reachable yet
+            return None
+        now_ms = int(clock() * 1000)
+        found = [await catalog.newest_bucket(action, now_ms) for action in ("VIEW", "BUY")]
+        return max((b for b in found if b is not None), default=None)
+
+    return newest
 
 
 ALIVE_STATES = ("RUNNING", "RESTARTING", "CREATED", "INITIALIZING", "RECONCILING", "FAILING", "CANCELLING")

@@ -11,6 +11,13 @@
 # project itself with --no-deps, exactly as on a developer machine.
 
 ARG PYTHON_IMAGE=python:3.11.15-slim-bookworm
+ARG NODE_IMAGE=node:20.19.5-bookworm-slim
+
+# The dashboard's chart library, from its lock (query_api/dashboard/package-lock.json).
+FROM ${NODE_IMAGE} AS dashboard
+WORKDIR /src/query_api/dashboard
+COPY query_api/dashboard/package.json query_api/dashboard/package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -26,6 +33,7 @@ COPY common/ common/
 COPY ingest_api/ ingest_api/
 COPY query_api/ query_api/
 COPY cql/ cql/
+COPY --from=dashboard /src/query_api/dashboard/node_modules/ query_api/dashboard/node_modules/
 RUN pip install --no-deps . \
  && python -c "import ingest_api.app, query_api.app, cql.apply"
 

@@ -18,7 +18,7 @@ BENCH_STEP_TAGS ?= 180000
 export BENCH_RATES BENCH_STEP_TAGS
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap prereqs up down status logs clean topic-tail test bench soak \
+.PHONY: help bootstrap prereqs up down status logs clean topic-tail test bench soak demo \
 	job-submit job-status job-savepoint job-stop job-cancel job-upgrade scale
 
 help: ## list the targets
@@ -89,6 +89,9 @@ test: bootstrap prereqs ## set up and run the whole suite (lint and types, unit,
 bench: bootstrap prereqs ## ramp tags/s with the reference query mix until a step fails; vars BENCH_RATES=500,1000,2000,4000,8000 BENCH_STEP_TAGS=180000 BENCH_P99_MS=200 BENCH_CONCURRENCY=256 BENCH_WARMUP_S=30 BENCH_SEED=1 (docs/REPLAY.md)
 	@$(STACK) up
 	@$(PYTHON) -m harness.replay.bench $(ARGS)
+
+demo: ## stream the REES46 sample through the front door, dated now, until Ctrl-C (DEMO_RATE=50 tags/s); prints the dashboard URL; needs `make up`
+	@if [ -x $(PYTHON) ]; then $(PYTHON) -m harness.replay.demo; else echo "no .venv: run make up first"; exit 1; fi
 
 soak: bootstrap ## a day-long load on a fresh `make up` (EVENT_RETENTION_MS=3600000): memory, disk, lag every minute, then every retained answer checked; vars SOAK_TAGS=10000000 SOAK_SAMPLE_S=60, ARGS (python -m harness.soak --help)
 	@$(PYTHON) -m harness.soak $(ARGS)

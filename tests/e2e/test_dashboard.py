@@ -21,16 +21,19 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from harness.local_stack.flink import rest_url
 from harness.replay.rees46 import Rees46Source
 from harness.replay.runner import Runner, RunnerConfig
+from tests.e2e.conftest import api_service
 from tests.settings import TestSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data" / "rees46-2019-10-head.csv"
-# 170 minutes of event time in 17,269 tags: at this rate a new bucket every second or so.
-RATE = 120
+# The sample's first hour of event time (about 6,000 tags): at this rate a new bucket every second or so.
+TAGS = 6_000
+RATE = 150
 
 
 def wait_for(check: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.5) -> Any:
@@ -114,18 +117,38 @@ def api_series(query_client: httpx.Client, query: str) -> list[list[float]]:
     return [seconds, [int(row[count]) for row in answer["rows"]], [int(row[total]) for row in answer["rows"]]]
 
 
+@pytest.fixture
+def dashboard_query(backends, flink_cluster, fresh_keyspace, ingest_url, tmp_path) -> Iterator[httpx.Client]:
+    """The query API as a real process, reading the test's ingest metrics and Flink cluster for /pipeline."""
+    env = {
+        "CASSANDRA_CONTACT_POINTS": ",".join(backends.cassandra_hosts),
+        "CASSANDRA_PORT": str(backends.cassandra_port),
+        "CASSANDRA_KEYSPACE": fresh_keyspace,
+        "QUERY_INGEST_METRICS_URL": f"{ingest_url}/metrics",
+        "QUERY_FLINK_REST_URL": rest_url(flink_cluster.settings),
+    }
+    with api_service("query_api", env, tmp_path / "query-api.log") as url:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            yield client
+
+
 def test_dashboard_plots_the_api_answers_follows_the_stream_and_looks_up_profiles(
-        start_stream_job, ingest_url, query_client, fresh_topic, fresh_keyspace, browser, artifacts):
+        start_stream_job, ingest_url, dashboard_query, fresh_topic, fresh_keyspace, browser, artifacts):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
+    query_client = dashboard_query
     start_stream_job(fresh_topic, fresh_keyspace)
-    source = Rees46Source(DATA)
+    source = Rees46Source(DATA, limit=TAGS)
     streaming = Streaming(source, ingest_url, str(query_client.base_url))
     streaming.start()
 
     browser.get(f"{query_client.base_url}/dashboard")
     first = wait_for(lambda: page_state(browser)["newest"], 180, "a first bucket on the page")
+    # The pipeline's health, from the components' own metrics through /pipeline.
+    wait_for(lambda: browser.find_element(By.ID, "job").text.endswith("RUNNING"), 30, "the job's state")
+    wait_for(lambda: browser.find_element(By.ID, "accepted").text.split("/s")[0].strip().isdigit(), 30,
+             "a rate of accepted tags")
     browser.save_screenshot(str(artifacts / "1-first-bucket.png"))
     # The stream advances in event time: the page follows its newest bucket, and plots it.
     newer = wait_for(lambda: (n := page_state(browser)["newest"]) and n > first and n, 120,

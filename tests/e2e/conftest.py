@@ -77,7 +77,7 @@ class SubmittedJob:
         """Start it again: the JobManager restarts the job on it from its latest checkpoint."""
         taskmanager = self.stack.get("flink-taskmanager-1")
         taskmanager.start()
-        taskmanager.wait_ready(120)
+        taskmanager.wait_ready(180)  # a loaded machine took 100 s to start one
         self.job.wait_running()
 
     def log_tail(self, lines: int = 60) -> str:

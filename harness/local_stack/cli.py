@@ -140,7 +140,10 @@ def cmd_scale(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    rows = _stack().status()
+    from harness.local_stack.health import health_lines
+
+    stack = _stack()
+    rows = stack.status()
     header = f"{'COMPONENT':<20} {'PID':>7} {'STATE':<6} {'READY':<6} {'RSS MB':>7}  ADDRESS"
     print(header, file=out)
     for r in rows:
@@ -150,6 +153,9 @@ def cmd_status(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             f"{'yes' if r.ready else 'no':<6} {rss:>7}  {r.address}",
             file=out,
         )
+    if any(r.running for r in rows):
+        # Rates, lag and freshness from the components' own metrics (two samples, ~1 s).
+        print("", *health_lines(stack.settings), sep="\n", file=out)
     return 0 if all(r.ready for r in rows) else 3
 
 
@@ -268,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("taskmanagers", type=int)
     scale.set_defaults(func=cmd_scale)
 
-    sub.add_parser("status", help="table of components, pids, readiness, memory").set_defaults(func=cmd_status)
+    sub.add_parser("status", help="components, pids, readiness, memory; rates, lag and freshness").set_defaults(
+        func=cmd_status)
     sub.add_parser("clean", help="down + remove data and logs (keeps the jar cache)").set_defaults(func=cmd_clean)
 
     logs = sub.add_parser("logs", help="tail the log files")

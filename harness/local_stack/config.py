@@ -44,6 +44,8 @@ _PORT_FIELDS = (
     "front_port",
     "flink_rest_port",
     "flink_rpc_port",
+    "proxy_admin_port",
+    "flink_metrics_port",
 )
 
 
@@ -136,6 +138,8 @@ class StackSettings(KafkaTopicSettings, CassandraKeyspaceSettings, LoggingSettin
     ingest_port: int = 8081
     query_port: int = 8082
     front_port: int = 8080
+    # HAProxy's own /health, /stats and /metrics (its Prometheus exporter).
+    proxy_admin_port: int = 8404
 
     # --- Flink cluster and the stream job -----------------------------------------------
     # Set to false to run the platform without the Flink cluster and its job.
@@ -143,6 +147,9 @@ class StackSettings(KafkaTopicSettings, CassandraKeyspaceSettings, LoggingSettin
     # Web UI / REST API of the JobManager, and its RPC port (TaskManagers connect to it).
     flink_rest_port: int = 8091
     flink_rpc_port: int = 6123
+    # Flink's Prometheus reporter, one port per process: the JobManager on this
+    # one, TaskManager i on this + i (up to 8 TaskManagers: 9249-9257).
+    flink_metrics_port: int = 9249
     # TaskManager processes (`make scale TASKMANAGERS=n`; the job rescales to
     # their slots). Unset: 1, or 2 in the replicated mode.
     flink_taskmanagers: int | None = Field(
@@ -270,6 +277,10 @@ class StackSettings(KafkaTopicSettings, CassandraKeyspaceSettings, LoggingSettin
             "LOG_FORMAT": self.log_format,
             **({"CASSANDRA_CONSISTENCY": self.service_consistency} if self.service_consistency else {}),
         }
+
+    def flink_metrics_port_of(self, taskmanager: int | None = None) -> int:
+        """The Prometheus reporter's port of the JobManager (None) or of TaskManager `taskmanager`."""
+        return self.flink_metrics_port + (taskmanager or 0)
 
     def shifted(self, offset: int, run_dir: Path | str | None = None, **changes: object) -> StackSettings:
         """A copy with every port moved by `offset` (and optionally another run dir).

@@ -108,6 +108,10 @@ def cluster_config(settings: StackSettings, home: Path) -> dict[str, str]:
         # The console (this process's log in the run dir) gets warnings only;
         # everything goes to Flink's own rolled log file beside it.
         "env.java.opts.all": f"{_distribution_java_opts(home)} -Dconsole.log.level=WARN",
+        # Prometheus reporter (the distribution's plugins/metrics-prometheus): the
+        # JobManager's port here, each TaskManager's given on its command line.
+        "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
+        "metrics.reporter.prom.port": str(s.flink_metrics_port_of(None)),
     }
     return config
 
@@ -193,8 +197,13 @@ class FlinkJobManager(_FlinkProcess):
     def address(self) -> str:
         return rest_url(self.settings)
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.flink_metrics_port_of(None)}/metrics"
+
     def ports(self) -> list[tuple[str, int]]:
-        return [(self.settings.host, self.settings.flink_rest_port), (self.settings.host, self.settings.flink_rpc_port)]
+        s = self.settings
+        return [(s.host, s.flink_rest_port), (s.host, s.flink_rpc_port), ("0.0.0.0", s.flink_metrics_port_of(None))]
 
     def ready(self) -> bool:
         return "taskmanagers" in rest_get(self.settings, "/overview")
@@ -206,11 +215,21 @@ class FlinkTaskManager(_FlinkProcess):
     def __init__(self, settings: StackSettings, index: int) -> None:
         home = flink_home()
         self.resource_id = f"taskmanager-{index}"
-        dynamic = ["-D", f"taskmanager.resource-id={self.resource_id}"]
+        self.metrics_port = settings.flink_metrics_port_of(index)
+        # Its own Prometheus reporter port (the reporter binds every address).
+        dynamic = ["-D", f"taskmanager.resource-id={self.resource_id}",
+                   "-D", f"metrics.reporter.prom.port={self.metrics_port}"]
         super().__init__(
             settings, f"flink-{self.resource_id}", [str(home / "bin" / "taskmanager.sh"), "start-foreground", *dynamic],
             dynamic,
         )
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.settings.host}:{self.metrics_port}/metrics"
+
+    def ports(self) -> list[tuple[str, int]]:
+        return [("0.0.0.0", self.metrics_port)]
 
     def ready(self) -> bool:
         """Registered, as this process: a TaskManager killed a moment ago may still be listed

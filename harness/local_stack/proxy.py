@@ -4,8 +4,9 @@ The configuration is docker/haproxy.cfg, the same file Compose uses (its
 header says what it does); this module runs HAProxy on it as our own
 foreground process (`haproxy -db -f docker/haproxy.cfg`), not as the Debian
 service, and sets the environment variables the file reads: the local
-addresses, one server per backend and a stats socket, from which `ready()`
-reads the servers' health-check states.
+addresses, one server per backend, a stats socket, from which `ready()`
+reads the servers' health-check states, and the admin frontend on
+PROXY_ADMIN_PORT (/health, /stats, and /metrics: HAProxy's Prometheus exporter).
 """
 
 from __future__ import annotations
@@ -54,8 +55,12 @@ class HAProxy(Component):
     def address(self) -> str:
         return self.base_url
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.proxy_admin_port}/metrics"
+
     def ports(self) -> list[tuple[str, int]]:
-        return [(self.settings.host, self.settings.front_port)]
+        return [(self.settings.host, self.settings.front_port), (self.settings.host, self.settings.proxy_admin_port)]
 
     def environment(self) -> dict[str, str]:
         """The variables docker/haproxy.cfg reads, for the local stack."""
@@ -66,6 +71,7 @@ class HAProxy(Component):
             "PROXY_QUERY_SERVER": f"{s.host}:{s.query_port}",
             "PROXY_SERVER_SLOTS": "1",
             "PROXY_STATS_SOCKET": str(self.stats_socket),
+            "PROXY_ADMIN_BIND": f"{s.host}:{s.proxy_admin_port}",
         }
 
     def prepare(self) -> None:

@@ -71,9 +71,11 @@ class ApiService(Service):
     """One API served by its own launch definition (common/server.py) on
     host:port; ready when /health/ready answers 200."""
 
-    def __init__(self, name: str, package: str, port: int, settings: StackSettings) -> None:
+    def __init__(self, name: str, package: str, port: int, settings: StackSettings,
+                 extra_env: Mapping[str, str] | None = None) -> None:
         host = settings.host
-        env = {**settings.service_env(), **server.address_environment(host, port), "PYTHONUNBUFFERED": "1"}
+        env = {**settings.service_env(), **(extra_env or {}), **server.address_environment(host, port),
+               "PYTHONUNBUFFERED": "1"}
         self.base_url = f"http://{host}:{port}"
         super().__init__(
             name,
@@ -91,7 +93,12 @@ def ingest_api(settings: StackSettings) -> ApiService:
 
 
 def query_api(settings: StackSettings) -> ApiService:
-    return ApiService("query-api", "query_api", settings.query_port, settings)
+    # GET /pipeline reads the ingest API's metrics and the Flink REST API (query_api/pipeline.py).
+    flink = f"http://{settings.host}:{settings.flink_rest_port}" if settings.flink_job_enabled else ""
+    return ApiService("query-api", "query_api", settings.query_port, settings, extra_env={
+        "QUERY_INGEST_METRICS_URL": f"http://{settings.host}:{settings.ingest_port}/metrics",
+        "QUERY_FLINK_REST_URL": flink,
+    })
 
 
 @dataclass(frozen=True)

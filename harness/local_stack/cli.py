@@ -301,6 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # The Cassandra driver is chatty about connection attempts while a node starts.
     logging.getLogger("cassandra").setLevel(logging.ERROR)
+    # httpx logs every request at INFO (`make status` makes a few).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)
     except (StackError, KeyError, ValueError) as exc:

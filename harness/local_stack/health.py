@@ -64,6 +64,12 @@ async def _two_samples(settings: StackSettings) -> tuple[list[dict[str, Any]], l
             times.append(time.monotonic())
             pipeline, query = await asyncio.gather(_pipeline(client, fallback, query_url),
                                                    _query_requests(client, query_url))
+            # GET /pipeline reuses an answer for a second: wait for a newer one.
+            for _ in range(5):
+                if not i or pipeline["sampled_at_ms"] != pipelines[0]["sampled_at_ms"]:
+                    break
+                await asyncio.sleep(0.3)
+                pipeline = await _pipeline(client, fallback, query_url)
             pipelines.append(pipeline)
             queries.append(query)
     return pipelines, queries, times[1] - times[0]
@@ -76,13 +82,14 @@ def _rate(after: float, before: float, seconds: float) -> float:
 def health_lines(settings: StackSettings) -> list[str]:
     """What `make status` prints below the table of processes."""
     (first, second), (q0, q1), seconds = asyncio.run(_two_samples(settings))
-    lines = [f"PIPELINE (rates over {seconds:.1f} s)"]
+    lines = [f"PIPELINE (rates over about {seconds:.1f} s)"]
+    pipeline_s = max(0.001, (second["sampled_at_ms"] - first["sampled_at_ms"]) / 1000)
 
     ingest0, ingest1 = first.get("ingest"), second.get("ingest")
     if ingest0 and ingest1:
         t0, t1 = ingest0["tags_total"], ingest1["tags_total"]
-        rates = {status: _rate(t1[status], t0.get(status, 0), seconds) for status in sorted(t1)}
-        refused = {k: v for k, v in rates.items() if k != "204"}
+        rates = {status: _rate(t1[status], t0.get(status, 0), pipeline_s) for status in sorted(t1)}
+        refused = {k: v for k, v in rates.items() if k != "204" and v}
         newest = ingest1["newest_tag_time_ms"]
         lines.append(
             f"  {'ingest':<10} accepted {rates.get('204', 0.0):.1f} tags/s, refused {sum(refused.values()):.1f}/s"
@@ -94,7 +101,7 @@ def health_lines(settings: StackSettings) -> list[str]:
     if q0 is not None and q1 is not None:
         per_class = {k: _rate(v, q0.get(k, 0.0), seconds) for k, v in sorted(q1.items())}
         lines.append(f"  {'query':<10} {sum(per_class.values()):.1f} requests/s "
-                     f"({', '.join(f'{k} {v:.1f}' for k, v in per_class.items()) or 'none'}; probes left out)")
+                     f"({', '.join(f'{k} {v:.1f}' for k, v in per_class.items() if v) or 'none'}; probes left out)")
     else:
         lines.append(f"  {'query':<10} metrics not available")
 

@@ -195,6 +195,9 @@ def query_client(backends, fresh_keyspace, tmp_path) -> Iterator[httpx.Client]:
         "CASSANDRA_CONTACT_POINTS": ",".join(backends.cassandra_hosts),
         "CASSANDRA_PORT": str(backends.cassandra_port),
         "CASSANDRA_KEYSPACE": fresh_keyspace,
+        # /pipeline reads nothing here: its defaults would read a `make up` stack beside the tests.
+        "QUERY_INGEST_METRICS_URL": "",
+        "QUERY_FLINK_REST_URL": "",
     }
     with api_service("query_api", env, tmp_path / "query-api.log") as url:
         with httpx.Client(base_url=url, timeout=30) as client:

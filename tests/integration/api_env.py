@@ -169,8 +169,10 @@ def api_keyspace(backends) -> Iterator[Keyspace]:
 
 
 def query_env(keyspace: Keyspace, **extra: str) -> dict[str, str]:
+    # /pipeline reads nothing here: its defaults would read a `make up` stack beside the tests.
     return {"CASSANDRA_CONTACT_POINTS": ",".join(keyspace.hosts), "CASSANDRA_PORT": str(keyspace.port),
-            "CASSANDRA_KEYSPACE": keyspace.name, **extra}
+            "CASSANDRA_KEYSPACE": keyspace.name, "QUERY_INGEST_METRICS_URL": "", "QUERY_FLINK_REST_URL": "",
+            **extra}
 
 
 @pytest.fixture(scope="module")

@@ -30,9 +30,16 @@ def _await(future: ResponseFuture) -> asyncio.Future[list[Any]]:
     loop = asyncio.get_running_loop()
     result: asyncio.Future[list[Any]] = loop.create_future()
     began = time.monotonic()
+    pages: list[Any] = []
 
     def ok(rows: list[Any]) -> None:
-        loop.call_soon_threadsafe(_resolve, result, rows, None)
+        # Every page: a range's cells with many late corrections exceed the
+        # driver's page (5,000 rows), and the first page alone is a wrong sum.
+        pages.extend(rows)
+        if future.has_more_pages:
+            future.start_fetching_next_page()  # calls `ok` again with the next page
+        else:
+            loop.call_soon_threadsafe(_resolve, result, pages, None)
 
     def failed(exc: BaseException) -> None:
         log.warning("cassandra read failed after %.0f ms, hosts tried %s: %r", (time.monotonic() - began) * 1000,

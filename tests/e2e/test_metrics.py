@@ -13,6 +13,7 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
+from common.tag import UserTag
 from harness.local_stack.stack import Stack
 from query_api.pipeline import Samples, parse_prometheus, total
 from tests.e2e.conftest import poll_until
@@ -81,8 +82,9 @@ def test_the_job_exports_its_kafka_lag_and_pipeline_gathers_it(platform: Stack, 
     job = start_stream_job(fresh_topic, fresh_keyspace)
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
     for i in range(50):
-        tag = {**VALID_TAG, "cookie": f"lag-{i}"}
-        producer.produce(fresh_topic, key=tag["cookie"].encode(), value=orjson.dumps(tag))
+        # The record exactly as the ingest API writes it (the job reads that format only).
+        key, value = UserTag.model_validate({**VALID_TAG, "cookie": f"lag-{i}"}).kafka_record()
+        producer.produce(fresh_topic, key=key, value=value)
     assert producer.flush(30) == 0
     tm_url = platform.flink_taskmanagers[0].metrics_url
 

@@ -55,6 +55,7 @@ class ScriptedFuture:
     """Stands in for the driver's ResponseFuture: answers at once, from the script."""
 
     attempted_hosts: list = []
+    has_more_pages = False
 
     def __init__(self, outcome):
         self.outcome = outcome
@@ -114,6 +115,8 @@ class FakeHost:
 
 class HostFuture:
     """A ResponseFuture of one host: answers with the host's name, fails, or never answers."""
+
+    has_more_pages = False
 
     def __init__(self, host: FakeHost, behaviour: str):
         self.attempted_hosts = [host]
@@ -191,3 +194,41 @@ def test_without_hedging_one_host_is_asked():
     with pytest.raises(ReadTimeout):
         hedged_read(session, Hedging())
     assert session.asked == ["a"]
+
+
+# --- every page of a read --------------------------------------------------------------------------------
+class PagedFuture:
+    """A ResponseFuture whose rows come in pages: the driver calls `ok` again for each page fetched."""
+
+    attempted_hosts: list = []
+
+    def __init__(self, pages: list[list[tuple]]):
+        self.pages = pages
+        self.fetched = 0
+
+    @property
+    def has_more_pages(self) -> bool:
+        return self.fetched < len(self.pages)
+
+    def add_callbacks(self, ok, failed):
+        self.ok = ok
+        self.start_fetching_next_page()
+
+    def start_fetching_next_page(self):
+        page = self.pages[self.fetched]
+        self.fetched += 1
+        self.ok(page)
+
+
+class PagedSession:
+    def __init__(self, pages: list[list[tuple]]):
+        self.pages = pages
+
+    def execute_async(self, statement, values, host=None):
+        return PagedFuture(self.pages)
+
+
+def test_a_read_returns_the_rows_of_every_page():
+    pages = [[(60_000 * i, 1, 10)] for i in range(3)] + [[(0, 2, 20)]]
+    rows = asyncio.run(Hedging().read(PagedSession(pages), "statement", ()))
+    assert rows == [row for page in pages for row in page]

@@ -47,8 +47,10 @@ class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
     # - a partition whose watermark runs this far ahead of the slowest one pauses (state bound);
     source_max_drift_ms: int = Field(default=30_000, ge=1_000)
     # - a bucket's window is kept this long after its end, then released: later tags
-    #   for it take the late path (a correction row each, written within a checkpoint);
-    cube_allowed_lateness_ms: int = Field(default=180_000, ge=0, le=300_000)
+    #   for it take the late path (a correction row each, written within a checkpoint).
+    #   The windows' state, snapshotted every checkpoint, grows with it: 3 minutes
+    #   tripled the job's checkpoints (docs/BENCHMARKS.md, issue 15);
+    cube_allowed_lateness_ms: int = Field(default=10_000, ge=0, le=300_000)
     # - buckets this far behind the watermark are deleted, and tags for them dropped (SPEC: 24 h);
     event_retention_ms: int = Field(default=RETAINED_EVENT_TIME_MS, ge=5 * 60_000)
     # A cell's running total is written at most this often while its tags arrive,

@@ -175,7 +175,7 @@ def test_minutes_before_1970_and_after_2038(start_stream_job, ingest_client, que
 def test_a_shuffled_day_is_exact_across_a_killed_job(
         start_stream_job, ingest_client, query_client, fresh_topic, fresh_keyspace, kafka_bootstrap):
     """A day of event time in random order: nearly every tag is later than the allowed
-    lateness (the default, 3 minutes), so the late path carries the day. Its TaskManager is
+    lateness (the default, 10 s), so the late path carries the day. Its TaskManager is
     killed -9 mid-stream, while corrections wait for their checkpoint, and started again."""
     job = start_stream_job(fresh_topic, fresh_keyspace)
     day = 24 * 3600_000

@@ -48,8 +48,8 @@ class JobSettings(KafkaSettings, CassandraSettings, LoggingSettings):
     source_max_drift_ms: int = Field(default=30_000, ge=1_000)
     # - a bucket's window is kept this long after its end, then released: later tags
     #   for it take the late path (a correction row each, written within a checkpoint).
-    #   The windows' state, snapshotted every checkpoint, grows with it: 3 minutes
-    #   tripled the job's checkpoints (docs/BENCHMARKS.md, issue 15);
+    #   The windows' state, snapshotted whole every checkpoint, grows with it: with
+    #   3 minutes a checkpoint outlasted its interval (docs/BENCHMARKS.md, issue 15);
     cube_allowed_lateness_ms: int = Field(default=10_000, ge=0, le=300_000)
     # - buckets this far behind the watermark are deleted, and tags for them dropped (SPEC: 24 h);
     event_retention_ms: int = Field(default=RETAINED_EVENT_TIME_MS, ge=5 * 60_000)

@@ -73,7 +73,7 @@ def compose_schema(ctx: Context) -> list[str]:
 def haproxy_c(ctx: Context) -> list[str]:
     if ctx.tools.haproxy is None:
         raise Skip(ctx.tools.missing.get("haproxy", "no haproxy"))
-    return haproxy.check_haproxy(ctx.root, ctx.compose, ctx.tools.haproxy)
+    return haproxy.check_haproxy(ctx.root, ctx.compose, ctx.tools.haproxy, ctx.k8s_docs)
 
 
 def hadolint(ctx: Context) -> list[str]:
@@ -119,10 +119,11 @@ CHECKS: list[tuple[str, Callable[[Context], list[str]]]] = [
     ("versions", lambda ctx: dockerfiles.check_versions(ctx.root)),
     ("flink-image", lambda ctx: dockerfiles.check_flink_image(ctx.root)),
     ("haproxy-refs", lambda ctx: haproxy.check_compose_front_door(ctx.root, ctx.compose)),
-    ("haproxy", haproxy_c),
     ("hadolint", hadolint),
     ("lint-shell", shellcheck),
     ("k8s-render", k8s_render_check),
+    # After the render: it checks the config with the Kubernetes front door's environment too.
+    ("haproxy", haproxy_c),
     ("k8s-schema", k8s_schema_check),
     ("k8s-refs", lambda ctx: k8s_refs.check_builtin(ctx.rendered)),
     ("flink-deployment", flink_check),

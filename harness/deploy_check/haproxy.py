@@ -1,9 +1,10 @@
-"""The front door's one config, docker/haproxy.cfg, in each of its two environments.
+"""The front door's one config, docker/haproxy.cfg, in each of its environments.
 
 `expand` reads the file as HAProxy does with a given environment (the
 `.if defined(...)` blocks and the "${NAME}" expansions), so the Compose
 cross-references are checked on what the container would load; `haproxy -c`
-then checks it with the Compose environment and with the local stack's.
+then checks it with the Compose environment, the local stack's and the
+Kubernetes front door Deployment's.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from harness.deploy_check.compose import Compose, listening_ports
 
@@ -110,14 +112,29 @@ def local_environments(scratch: Path) -> dict[str, dict[str, str]]:
     }
 
 
-def check_haproxy(root: Path, compose: Compose, haproxy: str | None = None) -> list[str]:
-    """`haproxy -c` on docker/haproxy.cfg with Compose's environment and with the local stack's."""
+def kubernetes_environments(docs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """The environment of each rendered Deployment that runs the front door (it sets PROXY_BIND)."""
+    envs = {}
+    for d in docs:
+        if d.get("kind") != "Deployment":
+            continue
+        for c in d["spec"]["template"]["spec"]["containers"]:
+            env = {e["name"]: str(e.get("value", "")) for e in c.get("env", [])}
+            if "PROXY_BIND" in env:
+                envs[f"k8s Deployment/{d['metadata']['name']}"] = env
+    return envs
+
+
+def check_haproxy(root: Path, compose: Compose, haproxy: str | None = None,
+                  k8s_docs: list[dict[str, Any]] | None = None) -> list[str]:
+    """`haproxy -c` on docker/haproxy.cfg with Compose's environment, the local stack's and Kubernetes'."""
     haproxy = haproxy or shutil.which("haproxy") or "/usr/sbin/haproxy"
     errors: list[str] = []
     with tempfile.TemporaryDirectory() as scratch:
         envs = local_environments(Path(scratch))
         for name in proxy_services(compose):
             envs[f"compose {name}"] = compose.environment(name)
+        envs.update(kubernetes_environments(k8s_docs or []))
         for label, env in envs.items():
             findings = haproxy_check(haproxy, root / CONFIG, env)
             errors += [f"{label}: {findings[0]}", *findings[1:]] if findings else []

@@ -2,7 +2,7 @@
 
 Namespaces, the ConfigMap's keys, envFrom and PVC references, pinned images,
 resource requests, probes on /health/ready and /health/live, Service, PDB and
-HPA targets, Ingress backends. The FlinkDeployment and the operator examples:
+HPA targets, the front door's servers. The FlinkDeployment and the operator examples:
 flink_deployment.py.
 """
 
@@ -16,6 +16,8 @@ Obj = dict[str, Any]
 Objects = dict[str, dict[str, Obj]]  # kind -> name -> object
 
 CONFIG_MAP = "allezon-config"
+# The variables of docker/haproxy.cfg that name the APIs (host:port).
+FRONT_DOOR_SERVERS = ("PROXY_INGEST_SERVER", "PROXY_QUERY_SERVER")
 CONSISTENCY = {"ANY", "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "SERIAL",
                "LOCAL_SERIAL", "LOCAL_ONE"}
 CONFIG_KEYS = {"KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC", "CASSANDRA_CONTACT_POINTS", "CASSANDRA_PORT",
@@ -114,7 +116,7 @@ def _check_probes(label: str, c: Obj) -> list[str]:
 
 
 def check_routing(objs: Objects) -> list[str]:
-    """Services, PDBs and HPAs reach a Deployment; Ingress paths reach a Service port."""
+    """Services, PDBs and HPAs reach a Deployment; the front door's servers are Service ports."""
     errors = []
     pods = {n: (d["spec"]["template"]["metadata"].get("labels") or {}, d["spec"]["template"]["spec"]["containers"])
             for n, d in objs.get("Deployment", {}).items()}
@@ -141,22 +143,24 @@ def check_routing(objs: Objects) -> list[str]:
         elif "replicas" in objs[ref["kind"]][ref["name"]]["spec"]:
             errors.append(f"HorizontalPodAutoscaler/{name}: {ref['name']} also sets spec.replicas "
                           "(apply resets the HPA)")
-    for name, ing in objs.get("Ingress", {}).items():
-        paths = []
-        for rule in ing["spec"].get("rules", []):
-            for p in rule.get("http", {}).get("paths", []):
-                paths.append(p["path"])
-                ref = p["backend"]["service"]
-                backend = objs.get("Service", {}).get(ref["name"])
-                if not backend:
-                    errors.append(f"Ingress/{name}: backend Service {ref['name']} does not exist")
-                    continue
-                port = ref["port"]
-                if not any(port.get("name") == sp.get("name") if "name" in port else port.get("number") == sp["port"]
-                           for sp in backend["spec"]["ports"]):
-                    errors.append(f"Ingress/{name}: Service {ref['name']} has no port {port}")
-        if "/user_tags" not in paths or "/" not in paths:
-            errors.append(f"Ingress/{name}: expected /user_tags (ingest) and / (query)")
+    front_doors = 0
+    for name, (_, containers) in pods.items():
+        env = {e["name"]: e.get("value", "") for c in containers for e in c.get("env", [])}
+        servers = [env[v] for v in FRONT_DOOR_SERVERS if v in env]
+        if not servers:
+            continue
+        front_doors += 1
+        if len(servers) != len(FRONT_DOOR_SERVERS):
+            errors.append(f"Deployment/{name}: the front door needs {' and '.join(FRONT_DOOR_SERVERS)}")
+        for server in servers:
+            host, _, port = server.rpartition(":")
+            backend = objs.get("Service", {}).get(host)
+            if backend is None:
+                errors.append(f"Deployment/{name}: front door server {server}: no Service {host}")
+            elif not any(str(sp["port"]) == port for sp in backend["spec"]["ports"]):
+                errors.append(f"Deployment/{name}: front door server {server}: Service {host} has no port {port}")
+    if not front_doors:
+        errors.append("no front door: no Deployment sets " + " and ".join(FRONT_DOOR_SERVERS))
     return errors
 
 

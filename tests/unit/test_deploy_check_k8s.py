@@ -97,10 +97,7 @@ def objects() -> list[dict[str, Any]]:
         api_deployment(),
         {"apiVersion": "v1", "kind": "Service", "metadata": meta("ingest-api"),
          "spec": {"selector": {"app": "ingest"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}},
-        {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta("front"),
-         "spec": {"rules": [{"http": {"paths": [
-             {"path": "/user_tags", "backend": {"service": {"name": "ingest-api", "port": {"name": "http"}}}},
-             {"path": "/", "backend": {"service": {"name": "ingest-api", "port": {"number": 80}}}}]}}]}},
+        front_door(),
         {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta("ingest-api"),
          "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "ingest-api"}}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta("flink")},
@@ -110,6 +107,28 @@ def objects() -> list[dict[str, Any]]:
          "spec": {"accessModes": ["ReadWriteMany"]}},
         flink(),
     ]
+
+
+def front_door() -> dict[str, Any]:
+    """A front door Deployment: HAProxy whose servers are the fixture's Service."""
+    deployment = api_deployment()
+    deployment["metadata"] = meta("front-door")
+    deployment["spec"]["selector"]["matchLabels"] = {"app": "front"}
+    deployment["spec"]["template"]["metadata"]["labels"] = {"app": "front"}
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["env"] = [{"name": "PROXY_INGEST_SERVER", "value": "ingest-api:80"},
+                        {"name": "PROXY_QUERY_SERVER", "value": "ingest-api:80"}]
+    return deployment
+
+
+def front_door_of(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "front-door")
+
+
+def set_front_door_env(docs: list[dict[str, Any]], name: str, value: str) -> None:
+    for e in front_door_of(docs)["spec"]["template"]["spec"]["containers"][0]["env"]:
+        if e["name"] == name:
+            e["value"] = value
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
@@ -186,10 +205,11 @@ BUILTIN_BREAKS: list[tuple[str, Break, str]] = [
      "Service/ingest-api: selector matches no Deployment"),
     ("target port", lambda d: by_kind(d, "Service")["spec"]["ports"][0].update(targetPort=8082),
      "targetPort 8082 not a port of Deployment/ingest-api"),
-    ("ingress backend", lambda d: by_kind(d, "Ingress")["spec"]["rules"][0]["http"]["paths"][1]["backend"][
-        "service"].update(name="query-api"), "backend Service query-api does not exist"),
-    ("ingress port", lambda d: by_kind(d, "Ingress")["spec"]["rules"][0]["http"]["paths"][1]["backend"][
-        "service"].update(port={"number": 8080}), "Service ingest-api has no port"),
+    ("front door server", lambda d: set_front_door_env(d, "PROXY_QUERY_SERVER", "query-api:8082"),
+     "front door server query-api:8082: no Service query-api"),
+    ("front door port", lambda d: set_front_door_env(d, "PROXY_INGEST_SERVER", "ingest-api:8080"),
+     "Service ingest-api has no port 8080"),
+    ("no front door", lambda d: d.remove(front_door_of(d)), "no front door"),
     ("HPA fights replicas", lambda d: by_kind(d, "Deployment")["spec"].update(replicas=2),
      "also sets spec.replicas"),
 ]

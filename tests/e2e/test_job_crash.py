@@ -12,19 +12,8 @@ import time
 
 import pytest
 
-from common.cube import BUCKET_MS
 from tests.e2e.conftest import poll_until
-from tests.e2e.test_pipeline import (
-    HEAVY,
-    ODD_COOKIES,
-    T0,
-    aggregate_answers_match,
-    aggregate_queries,
-    oracle_of_the_log,
-    post_all,
-    profile_answers_match,
-    seeded_stream,
-)
+from tests.e2e.test_pipeline import assert_answers_become_exact, post_all, seeded_stream
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.faults]
 
@@ -52,16 +41,5 @@ def test_killed_taskmanager_resumes_the_job_from_its_checkpoint_exactly_once(
     before_restart = job.checkpoints_completed()
     poll_until(lambda: job.checkpoints_completed() > before_restart, timeout_s=90)
 
-    oracle = oracle_of_the_log(kafka_bootstrap, fresh_topic, acked)
-    end_ms = T0 + 10 * BUCKET_MS
-    queries = list(aggregate_queries(tags, T0, end_ms))
-    cookies = [(HEAVY, 200, True)] + [(c, 200, True) for c in ODD_COOKIES]
-    cookies += [(c, 10, False) for c in sorted({t["cookie"] for t in tags})[:30]]
-    try:
-        poll_until(lambda: not aggregate_answers_match(query_client, oracle, queries)
-                   and not profile_answers_match(query_client, oracle, cookies, T0 - 24 * 3600_000, end_ms),
-                   timeout_s=120, interval_s=1)
-    except TimeoutError:
-        pytest.fail(f"not exact 120 s after the restart: {aggregate_answers_match(query_client, oracle, queries)[:2]} "
-                    f"{profile_answers_match(query_client, oracle, cookies, T0 - 24 * 3600_000, end_ms)[:1]}")
+    assert_answers_become_exact(query_client, kafka_bootstrap, fresh_topic, tags, acked)
     print(f"\nstream job recovery: every answer exact {time.monotonic() - restarted:.1f} s after the restart began")

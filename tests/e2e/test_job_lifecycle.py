@@ -21,21 +21,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from common.cube import BUCKET_MS
 from harness.local_stack.flink import conf_dir
 from harness.local_stack.stream_job import ALIVE, JobStateError
 from tests.e2e.conftest import SubmittedJob, poll_until
-from tests.e2e.test_pipeline import (
-    HEAVY,
-    ODD_COOKIES,
-    T0,
-    aggregate_answers_match,
-    aggregate_queries,
-    oracle_of_the_log,
-    post_all,
-    profile_answers_match,
-    seeded_stream,
-)
+from tests.e2e.test_pipeline import assert_answers_become_exact, post_all, seeded_stream
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.faults]
 
@@ -48,21 +37,6 @@ def parallelism(job: SubmittedJob) -> int:
 def next_checkpoint(job: SubmittedJob) -> None:
     before = job.checkpoints_completed()
     poll_until(lambda: job.checkpoints_completed() > before, timeout_s=90)
-
-
-def assert_exact(query_client, kafka_bootstrap: str, topic: str, tags: list[dict], acked: list[dict]) -> None:
-    oracle = oracle_of_the_log(kafka_bootstrap, topic, acked)
-    end_ms = T0 + 10 * BUCKET_MS
-    queries = list(aggregate_queries(tags, T0, end_ms))
-    cookies = [(HEAVY, 200, True)] + [(c, 200, True) for c in ODD_COOKIES]
-    cookies += [(c, 10, False) for c in sorted({t["cookie"] for t in tags})[:30]]
-    try:
-        poll_until(lambda: not aggregate_answers_match(query_client, oracle, queries)
-                   and not profile_answers_match(query_client, oracle, cookies, T0 - 24 * 3600_000, end_ms),
-                   timeout_s=120, interval_s=1)
-    except TimeoutError:
-        pytest.fail(f"not exact after 120 s: {aggregate_answers_match(query_client, oracle, queries)[:2]} "
-                    f"{profile_answers_match(query_client, oracle, cookies, T0 - 24 * 3600_000, end_ms)[:1]}")
 
 
 def test_a_rescale_to_two_taskmanagers_and_back_loses_and_duplicates_nothing(
@@ -89,7 +63,7 @@ def test_a_rescale_to_two_taskmanagers_and_back_loses_and_duplicates_nothing(
         acked += post_all(ingest_client, third[300:])
     finally:
         flink_cluster.scale(1)
-    assert_exact(query_client, kafka_bootstrap, fresh_topic, tags, acked)
+    assert_answers_become_exact(query_client, kafka_bootstrap, fresh_topic, tags, acked)
 
 
 def conf_with_max_parallelism(flink_cluster, tmp_path: Path, max_parallelism: int) -> Path:
@@ -137,4 +111,4 @@ def test_an_upgrade_through_a_savepoint_resumes_exactly_and_an_incompatible_one_
     assert job.restored_from() == savepoint or Path(str(job.restored_from()).removeprefix("file:")) == Path(
         savepoint.removeprefix("file:")), (job.restored_from(), savepoint)
     acked += post_all(ingest_client, third)
-    assert_exact(query_client, kafka_bootstrap, fresh_topic, tags, acked)
+    assert_answers_become_exact(query_client, kafka_bootstrap, fresh_topic, tags, acked)

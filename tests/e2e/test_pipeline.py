@@ -146,6 +146,25 @@ def aggregate_answers_match(client, oracle: Oracle, queries) -> list[dict]:
     return wrong
 
 
+def assert_answers_become_exact(query_client, kafka_bootstrap: str, topic: str, tags: list[dict],
+                                acked: list[dict], timeout_s: float = 120) -> None:
+    """Every aggregate of the stream's buckets and the profiles of the heavy, odd and first 30
+    cookies equal the oracle of the log within `timeout_s` (after a crash, rescale or upgrade)."""
+    oracle = oracle_of_the_log(kafka_bootstrap, topic, acked)
+    end_ms = T0 + 10 * BUCKET_MS
+    queries = list(aggregate_queries(tags, T0, end_ms))
+    cookies = [(HEAVY, 200, True)] + [(c, 200, True) for c in ODD_COOKIES]
+    cookies += [(c, 10, False) for c in sorted({t["cookie"] for t in tags})[:30]]
+    start_ms = T0 - 24 * 3600_000
+    try:
+        poll_until(lambda: not aggregate_answers_match(query_client, oracle, queries)
+                   and not profile_answers_match(query_client, oracle, cookies, start_ms, end_ms),
+                   timeout_s=timeout_s, interval_s=1)
+    except TimeoutError:
+        pytest.fail(f"not exact after {timeout_s:.0f} s: {aggregate_answers_match(query_client, oracle, queries)[:2]} "
+                    f"{profile_answers_match(query_client, oracle, cookies, start_ms, end_ms)[:1]}")
+
+
 def test_every_answer_is_exact(start_stream_job, ingest_client, query_client, fresh_topic, fresh_keyspace,
                                kafka_bootstrap):
     start_stream_job(fresh_topic, fresh_keyspace)

@@ -84,10 +84,10 @@ def cluster_config(settings: StackSettings, home: Path) -> dict[str, str]:
         "taskmanager.memory.task.heap.size": s.flink_taskmanager_heap,
         "taskmanager.memory.framework.heap.size": "128m",
         # Direct memory for the Cassandra driver's netty, loaded by each job's own
-        # class loader: every job a session TaskManager runs kept about 20 MB of it,
-        # and the tenth job in a row failed with "Cannot reserve ... bytes of direct
-        # buffer memory" at the 192 MB limit (CI, 2026-12-01). 256 MB more is a bound
-        # only: nothing is allocated until used.
+        # class loader: a session TaskManager keeps some of it per job it ran, and
+        # in CI (2026-12-01) about the tenth job in a row failed with "Cannot reserve
+        # ... bytes of direct buffer memory" at the 192 MB limit. 256 MB more is a
+        # bound only: nothing is allocated until used.
         "taskmanager.memory.task.off-heap.size": "256m",
         # Managed memory is RocksDB's; the heap backend needs none.
         "taskmanager.memory.managed.size": "256m" if s.flink_state_backend == "rocksdb" else "0m",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Annotated, Any, Literal
@@ -72,7 +73,10 @@ async def user_profile(
     store = reader.profiles
     if store is None:
         raise Problem(503, "Cassandra is not reachable yet.", headers={"Retry-After": "1"})
-    views, buys = await store.tags(cookie, tr.start_ms, tr.end_ms, limit)
+    views, buys = await asyncio.gather(
+        store.tags(cookie, "VIEW", tr.start_ms, tr.end_ms, limit),
+        store.tags(cookie, "BUY", tr.start_ms, tr.end_ms, limit),
+    )
     # Stored tags are already canonical JSON: splice them, don't re-encode.
     answer = b"".join((
         b'{"cookie":', orjson.dumps(cookie),

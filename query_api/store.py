@@ -122,30 +122,19 @@ class ProfileStore:
 
     @classmethod
     def prepare(cls, session: Session, hedging: Hedging = Hedging()) -> ProfileStore:
-        # Both actions in one read: one request for Cassandra and the driver
-        # instead of two (CPU per profile query, docs/BENCHMARKS.md, issue 15).
-        # No LIMIT: it would count both actions together, so one action's rows
-        # could crowd out the other's. The job trims each action to
-        # PROFILE_CAP plus a slack, which bounds the rows read.
         stmt = session.prepare(
-            "SELECT action, tag FROM user_profiles WHERE cookie = ? AND action IN ('BUY', 'VIEW') "
-            "AND time_ms >= ? AND time_ms < ?"
+            "SELECT tag FROM user_profiles WHERE cookie = ? AND action = ? "
+            "AND time_ms >= ? AND time_ms < ? LIMIT ?"
         )
         stmt.is_idempotent = True  # a read: hedges and retries may repeat it
         return cls(session, stmt, hedging)
 
-    async def tags(self, cookie: str, start_ms: int, end_ms: int, limit: int) -> tuple[list[str], list[str]]:
-        """JSON texts of the cookie's (views, buys) in [start, end), newest first, at most `limit` each."""
-        views: list[str] = []
-        buys: list[str] = []
+    async def tags(self, cookie: str, action: str, start_ms: int, end_ms: int, limit: int) -> list[str]:
+        """JSON texts of the cookie's tags of `action` in [start, end), newest first."""
         if limit == 0:
-            return views, buys
-        rows = await self.hedging.read(self.session, self.newest_in_range, (cookie, start_ms, end_ms))
-        for action, tag in rows:  # BUY rows, then VIEW rows, each newest first
-            kept = views if action == "VIEW" else buys
-            if len(kept) < limit:
-                kept.append(tag)
-        return views, buys
+            return []
+        rows = await self.hedging.read(self.session, self.newest_in_range, (cookie, action, start_ms, end_ms, limit))
+        return [row[0] for row in rows]
 
 
 # Buckets per `IN` (a 24 h range is 1,440 partitions: several statements in

@@ -21,7 +21,7 @@ TR = "2022-03-22T12:00:00_2022-03-22T12:10:00"
 
 class _Store:
     async def tags(self, *args):
-        return [], []
+        return []
 
     async def buckets(self, *args):
         return {}

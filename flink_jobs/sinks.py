@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from common.cube import STORED_MASKS
 from flink_jobs.config import JobSettings
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ def sink_settings(s: JobSettings) -> dict[str, str]:
         "allowed_lateness_ms": str(s.cube_allowed_lateness_ms),
         "retention_ms": str(s.event_retention_ms),
         "emit_interval_ms": str(s.cube_emit_interval_ms),
+        "stored_masks": ",".join(str(mask) for mask in STORED_MASKS),
     }
 
 

@@ -14,7 +14,7 @@ from starlette.convertors import register_url_convertor
 from starlette.responses import Response
 
 from common.body import read_body_capped
-from common.cube import BUCKET_MS, DIMENSIONS, mask_of
+from common.cube import BUCKET_MS, DIMENSIONS, read_of
 from common.limits import MAX_AGGREGATE_RANGE_MS, MAX_DIMENSIONS_RANGE_MS, MAX_EXPECTED_BODY_BYTES, PROFILE_CAP
 from common.problems import Problem, problem_openapi, problem_response
 from common.tag import user_tag_json_schema
@@ -109,8 +109,7 @@ async def aggregates(
     if store is None:
         raise Problem(503, "Cassandra is not reachable yet.", headers={"Retry-After": "1"})
 
-    mask = mask_of(origin, brand_id, category_id)
-    found = await store.buckets(action, mask, origin or "", brand_id or "", category_id or "", tr.start_ms, tr.end_ms)
+    found = await store.buckets(action, read_of(origin, brand_id, category_id), tr.start_ms, tr.end_ms)
 
     named = (("origin", origin), ("brand_id", brand_id), ("category_id", category_id))
     filters = [(name, value) for name, value in named

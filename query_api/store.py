@@ -17,7 +17,7 @@ from cassandra.cluster import NoHostAvailable, ResponseFuture, Session
 from cassandra.pool import Host
 from cassandra.query import PreparedStatement
 
-from common.cube import BUCKET_MS, DIMENSIONS, bucket_of
+from common.cube import BUCKET_MS, DIMENSIONS, SLICES, CellRead, bucket_of
 
 log = logging.getLogger(__name__)
 
@@ -152,28 +152,37 @@ class AggregateStore:
     `retry_deadline_s` after the request began, not turned into a 503 at once."""
 
     session: Session
-    bucket_rows: PreparedStatement
+    bucket_rows: dict[tuple[bool, ...], PreparedStatement]
     hedging: Hedging = Hedging()
     retry_deadline_s: float = 0.0
 
     @classmethod
     def prepare(cls, session: Session, hedging: Hedging = Hedging(), retry_deadline_s: float = 0.0) -> AggregateStore:
-        stmt = session.prepare(
-            "SELECT bucket_ms, count, sum_price FROM aggregate_cells "
-            "WHERE action = ? AND dims = ? AND bucket_ms IN ? AND origin = ? AND brand_id = ? AND category_id = ?"
-        )
-        stmt.is_idempotent = True
-        return cls(session, stmt, hedging, retry_deadline_s)
+        statements: dict[tuple[bool, ...], PreparedStatement] = {}
+        # One statement per set of matched clustering columns that `read_of` gives.
+        for matched in SLICES:
+            where = " AND ".join(f"{name} = ?" for (name, _), on in zip(DIMENSIONS, matched, strict=True) if on)
+            # category_id without brand_id skips a clustering column: filtered
+            # within the slice of one origin in each partition, not a scan.
+            filtering = " ALLOW FILTERING" if matched == (True, False, True) else ""
+            stmt = session.prepare(
+                "SELECT bucket_ms, count, sum_price FROM aggregate_cells "
+                f"WHERE action = ? AND dims = ? AND bucket_ms IN ? AND {where}{filtering}"
+            )
+            stmt.is_idempotent = True
+            statements[matched] = stmt
+        return cls(session, statements, hedging, retry_deadline_s)
 
-    async def buckets(
-        self, action: str, dims: int, origin: str, brand_id: str, category_id: str, start_ms: int, end_ms: int
-    ) -> dict[int, tuple[int, int]]:
+    async def buckets(self, action: str, cells: CellRead, start_ms: int, end_ms: int) -> dict[int, tuple[int, int]]:
         """{bucket_ms: (count, sum_price)} of the stored buckets in [start, end): per bucket's partition,
-        the cell's window row plus its late corrections (cql/020_aggregates.cql), summed."""
+        the cells' window rows plus their late corrections (cql/020_aggregates.cql), summed."""
         buckets = list(range(start_ms - start_ms % BUCKET_MS, end_ms, BUCKET_MS))
+        values = (cells.origin, cells.brand_id, cells.category_id)
+        statement = self.bucket_rows[tuple(value is not None for value in values)]
+        matched = tuple(value for value in values if value is not None)
         deadline = time.monotonic() + self.retry_deadline_s
         reads = [
-            self._rows((action, dims, buckets[i:i + IN_BUCKETS], origin, brand_id, category_id), deadline)
+            self._rows(statement, (action, cells.dims, buckets[i:i + IN_BUCKETS], *matched), deadline)
             for i in range(0, len(buckets), IN_BUCKETS)
         ]
         found: dict[int, tuple[int, int]] = {}
@@ -183,11 +192,11 @@ class AggregateStore:
                 found[bucket_ms] = (c + (count or 0), p + (sum_price or 0))
         return found
 
-    async def _rows(self, values: tuple[Any, ...], deadline: float) -> list[Any]:
+    async def _rows(self, statement: PreparedStatement, values: tuple[Any, ...], deadline: float) -> list[Any]:
         pause, attempt = RETRY_PAUSE_S[0], 1
         while True:
             try:
-                return await self.hedging.read(self.session, self.bucket_rows, values)
+                return await self.hedging.read(self.session, statement, values)
             except CASSANDRA_UNAVAILABLE as exc:
                 if time.monotonic() + pause >= deadline:
                     raise

@@ -10,6 +10,7 @@ from cassandra import ConsistencyLevel, ReadTimeout
 from cassandra.cluster import EXEC_PROFILE_DEFAULT
 from cassandra.policies import RetryPolicy
 
+from common.cube import read_of
 from query_api.cassandra_session import ReadRetryPolicy, build_cluster
 from query_api.config import QuerySettings
 from query_api.store import IN_BUCKETS, AggregateStore, Hedging
@@ -92,7 +93,7 @@ DAY_MS = 24 * 3600_000
 def test_failed_aggregate_statements_are_asked_again_within_the_deadline():
     session = ScriptedSession(failures=2)
     store = AggregateStore.prepare(session, retry_deadline_s=10)
-    found = asyncio.run(store.buckets("VIEW", 0, "", "", "", 0, DAY_MS))
+    found = asyncio.run(store.buckets("VIEW", read_of(None, None, None), 0, DAY_MS))
     assert len(found) == 1440 and set(found.values()) == {(1, 10)}
     # Every statement (1,440 buckets in chunks) failed twice and answered the third time.
     assert list(session.calls.values()) == [3] * (1440 // IN_BUCKETS)
@@ -101,7 +102,7 @@ def test_failed_aggregate_statements_are_asked_again_within_the_deadline():
 def test_without_time_left_the_failure_is_passed_on():
     store = AggregateStore.prepare(ScriptedSession(failures=1), retry_deadline_s=0)
     with pytest.raises(ReadTimeout):
-        asyncio.run(store.buckets("VIEW", 0, "", "", "", 0, DAY_MS))
+        asyncio.run(store.buckets("VIEW", read_of(None, None, None), 0, DAY_MS))
 
 
 # --- hedged reads --------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * Turns each tag row into its 8 cells (Cells) and adds them up locally
+ * Turns each tag row into its cells (one per stored mask, CubeConfig) and adds them up locally
  * before the shuffle to the windows: a hot cell (say, all VIEWs of the
  * minute) then costs the windows one record per flush, not one per tag.
  *
@@ -29,12 +29,14 @@ public final class CellCombiner extends AbstractStreamOperator<Cells.Hit>
 
     private final long flushMs;
     private final int maxCells;
+    private final byte[] masks;
     private transient Map<Tuple2<Cells.Key, Long>, long[]> buffer;
     private transient boolean flushScheduled;
 
-    public CellCombiner(long flushMs, int maxCells) {
+    public CellCombiner(long flushMs, int maxCells, byte[] masks) {
         this.flushMs = flushMs;
         this.maxCells = maxCells;
+        this.masks = masks.clone();
         setChainingStrategy(ChainingStrategy.ALWAYS);
     }
 
@@ -53,7 +55,7 @@ public final class CellCombiner extends AbstractStreamOperator<Cells.Hit>
         String categoryId = (String) tag.getField(Columns.CATEGORY_ID);
         long price = ((Number) tag.getField(Columns.PRICE)).longValue();
         Long bucket = CubeConfig.bucketOf(record.getTimestamp());
-        for (byte dims = 0; dims < Cells.MASKS; dims++) {
+        for (byte dims : masks) {
             Cells.Key cell = new Cells.Key(action, dims, Cells.part(dims, Cells.ORIGIN, origin),
                     Cells.part(dims, Cells.BRAND, brandId), Cells.part(dims, Cells.CATEGORY, categoryId));
             long[] total = buffer.computeIfAbsent(Tuple2.of(cell, bucket), k -> new long[2]);

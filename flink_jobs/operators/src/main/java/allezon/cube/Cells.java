@@ -5,9 +5,10 @@ import org.apache.flink.api.java.tuple.Tuple5;
 import org.apache.flink.api.java.tuple.Tuple7;
 
 /**
- * A tag's 8 cells: one per subset of (origin, brand_id, category_id), as in
+ * A tag's cells: one per stored subset of (origin, brand_id, category_id), as in
  * common/cube.py (bit mask dims: 1 origin, 2 brand_id, 4 category_id; a
- * dimension outside the mask is stored as '').
+ * dimension outside the mask is stored as ''). Which masks are stored is
+ * CubeConfig's storedMasks; MASKS counts every subset.
  */
 public final class Cells {
     private Cells() {

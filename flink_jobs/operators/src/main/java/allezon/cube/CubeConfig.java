@@ -19,24 +19,37 @@ public final class CubeConfig implements Serializable {
     public final long retentionMs;
     /** A cell's running total is written at most this often (processing time) while tags arrive. */
     public final long emitIntervalMs;
+    /** The dims masks a tag has cells in: common/cube.py STORED_MASKS (the query API reads the others from 7). */
+    public final byte[] storedMasks;
 
-    private CubeConfig(long allowedLatenessMs, long retentionMs, long emitIntervalMs) {
+    private CubeConfig(long allowedLatenessMs, long retentionMs, long emitIntervalMs, byte[] storedMasks) {
         if (allowedLatenessMs < 0 || retentionMs <= allowedLatenessMs + BUCKET_MS || emitIntervalMs <= 0) {
             throw new IllegalArgumentException("cube settings out of range: lateness " + allowedLatenessMs
                     + " ms, retention " + retentionMs + " ms, emit interval " + emitIntervalMs + " ms");
         }
+        for (byte dims : storedMasks) {
+            if (dims < 0 || dims >= Cells.MASKS) {
+                throw new IllegalArgumentException("cube mask out of range: " + dims);
+            }
+        }
         this.allowedLatenessMs = allowedLatenessMs;
         this.retentionMs = retentionMs;
         this.emitIntervalMs = emitIntervalMs;
+        this.storedMasks = storedMasks.clone();
     }
 
-    public static CubeConfig of(long allowedLatenessMs, long retentionMs, long emitIntervalMs) {
-        return new CubeConfig(allowedLatenessMs, retentionMs, emitIntervalMs);
+    public static CubeConfig of(long allowedLatenessMs, long retentionMs, long emitIntervalMs, byte[] storedMasks) {
+        return new CubeConfig(allowedLatenessMs, retentionMs, emitIntervalMs, storedMasks);
     }
 
     public static CubeConfig from(Map<String, String> m) {
+        String[] masks = required(m, "stored_masks").split(",");
+        byte[] stored = new byte[masks.length];
+        for (int i = 0; i < masks.length; i++) {
+            stored[i] = Byte.parseByte(masks[i].trim());
+        }
         return new CubeConfig(Long.parseLong(required(m, "allowed_lateness_ms")),
-                Long.parseLong(required(m, "retention_ms")), Long.parseLong(required(m, "emit_interval_ms")));
+                Long.parseLong(required(m, "retention_ms")), Long.parseLong(required(m, "emit_interval_ms")), stored);
     }
 
     private static String required(Map<String, String> m, String key) {

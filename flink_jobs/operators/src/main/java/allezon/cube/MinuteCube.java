@@ -58,7 +58,7 @@ public final class MinuteCube {
         SingleOutputStreamOperator<Row> onTime = tags.transform("cube-late-router", tags.getType(), router)
                 .uid("cube-late-router");
         SingleOutputStreamOperator<Row> cube = onTime
-                .transform("cube-cells", HIT_TYPE, new CellCombiner(COMBINE_MS, COMBINE_MAX_CELLS)).uid("cube-cells")
+                .transform("cube-cells", HIT_TYPE, new CellCombiner(COMBINE_MS, COMBINE_MAX_CELLS, config.storedMasks)).uid("cube-cells")
                 .keyBy(new Cells.KeyOfHit(), KEY_TYPE)
                 .transform("cube-windows", ROW_TYPE, windows(config, tags.getExecutionConfig()))
                 .uid("cube-windows");

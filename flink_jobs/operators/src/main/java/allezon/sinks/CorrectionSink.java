@@ -131,7 +131,7 @@ public final class CorrectionSink extends CubeTableSink<Row> implements Checkpoi
                 if (config.cube.expired(bucket, watermark)) {
                     continue;  // its bucket is deleted (or about to be): a correction would outlive it
                 }
-                for (byte dims = 0; dims < Cells.MASKS; dims++) {
+                for (byte dims : config.cube.storedMasks) {
                     String origin = Cells.part(dims, Cells.ORIGIN, t.f1);
                     String brandId = Cells.part(dims, Cells.BRAND, t.f2);
                     String categoryId = Cells.part(dims, Cells.CATEGORY, t.f3);

@@ -54,6 +54,7 @@ abstract class CubeTableSink<IN> extends AsyncCassandraSink<IN> {
         }
         sweptAt = watermark;
         for (Tuple2<Long, String> expired : retention.expired(watermark)) {
+            // Every mask, stored or not: a cube written with other stored masks is expired too.
             for (byte dims = 0; dims < Cells.MASKS; dims++) {
                 execute(deleteBucket.bind(expired.f1, dims, expired.f0), null);
             }

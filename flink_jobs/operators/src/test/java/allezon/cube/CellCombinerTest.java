@@ -4,6 +4,7 @@ import static allezon.cube.CubeTesting.MINUTE;
 import static allezon.cube.CubeTesting.T0;
 import static allezon.cube.CubeTesting.tag;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -22,7 +23,7 @@ import java.util.Map;
 class CellCombinerTest {
     static OneInputStreamOperatorTestHarness<Row, Cells.Hit> harness() throws Exception {
         OneInputStreamOperatorTestHarness<Row, Cells.Hit> h =
-                new OneInputStreamOperatorTestHarness<>(new CellCombiner(200, 1000));
+                new OneInputStreamOperatorTestHarness<>(new CellCombiner(200, 1000, CubeTesting.STORED_MASKS));
         h.setProcessingTime(0);
         h.open();
         return h;
@@ -43,7 +44,7 @@ class CellCombinerTest {
     }
 
     @Test
-    void eachTagCountsInItsEightCellsAddedUpPerBucket() throws Exception {
+    void eachTagCountsInACellPerStoredMaskAddedUpPerBucket() throws Exception {
         var h = harness();
         h.processElement(tag(T0 + 1, "VIEW", "o1", "b1", "c1", 10, 0, 1), T0 + 1);
         h.processElement(tag(T0 + 2, "VIEW", "o2", "b1", "c1", 5, 0, 2), T0 + 2);
@@ -56,7 +57,10 @@ class CellCombinerTest {
         assertEquals(List.of(2L, 15L), cells.get("6||b1|c1@" + T0));
         assertEquals(List.of(1L, 5L), cells.get("7|o2|b1|c1@" + T0));
         assertEquals(List.of(1L, 1L), cells.get("0|||@" + (T0 + MINUTE)));
-        assertEquals(8 + 4 + 8, cells.size(), cells.toString());
+        assertFalse(cells.containsKey("3|o1|b1|@" + T0) || cells.containsKey("5|o1||c1@" + T0),
+                "origin+brand and origin+category are read from the finest cells");
+        // T0: 0, 1 (o1, o2), 2, 4, 6 and 7 (o1, o2); T0 + 1 min: one per stored mask.
+        assertEquals(8 + 6, cells.size(), cells.toString());
         h.close();
     }
 
@@ -66,13 +70,13 @@ class CellCombinerTest {
         h.processElement(tag(T0, 1, 1), T0);
         h.processWatermark(T0 + MINUTE);
         List<Object> out = new ArrayList<>(h.getOutput());
-        assertEquals(9, out.size());
-        assertInstanceOf(Watermark.class, out.get(8), "the cells precede the watermark");
+        assertEquals(CubeTesting.STORED_MASKS.length + 1, out.size());
+        assertInstanceOf(Watermark.class, out.get(CubeTesting.STORED_MASKS.length), "the cells precede the watermark");
 
         h.getOutput().clear();
         h.processElement(tag(T0 + MINUTE, 1, 2), T0 + MINUTE);
         h.prepareSnapshotPreBarrier(1);
-        assertEquals(8, h.getOutput().size());
+        assertEquals(CubeTesting.STORED_MASKS.length, h.getOutput().size());
         assertTrue(hits(new ArrayList<>(h.getOutput())).containsKey("0|||@" + (T0 + MINUTE)));
         h.close();
     }

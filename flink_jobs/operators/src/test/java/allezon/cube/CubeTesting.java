@@ -21,7 +21,9 @@ public final class CubeTesting {
     public static final long LATENESS = 3 * MINUTE;
     public static final long RETENTION = 60 * MINUTE;
     public static final long EMIT_MS = 1000;
-    public static final CubeConfig CONFIG = CubeConfig.of(LATENESS, RETENTION, EMIT_MS);
+    /** The stored masks of common/cube.py STORED_MASKS (no 3, no 5: read from 7). */
+    public static final byte[] STORED_MASKS = {0, 1, 2, 4, 6, 7};
+    public static final CubeConfig CONFIG = CubeConfig.of(LATENESS, RETENTION, EMIT_MS, STORED_MASKS);
 
     private static final String[] TAG_FIELDS = {Columns.COOKIE, Columns.ACTION, Columns.ORIGIN, Columns.BRAND_ID,
         Columns.CATEGORY_ID, Columns.PRICE, Columns.TIME_MS, Columns.KAFKA_PARTITION, Columns.KAFKA_OFFSET};

@@ -2,6 +2,7 @@ package allezon.sinks;
 
 import static allezon.cube.CubeTesting.MINUTE;
 import static allezon.cube.CubeTesting.RETENTION;
+import static allezon.cube.CubeTesting.STORED_MASKS;
 import static allezon.cube.CubeTesting.T0;
 import static allezon.cube.CubeTesting.tag;
 import static allezon.sinks.SinkTesting.config;
@@ -42,11 +43,11 @@ class LatePathTest {
 
         sink.notifyOfCompletedCheckpoint(1);
         List<FakeTransport.Sent> sent = new ArrayList<>();
-        for (int i = 0; i < 8; i++) {
+        for (int i = 0; i < STORED_MASKS.length; i++) {
             sent.add(cassandra.next());  // one per partition (action, dims, bucket)
         }
         List<SimpleStatement> written = rows(sent);
-        assertEquals(8, written.size(), "one correction per cell of the bucket");
+        assertEquals(STORED_MASKS.length, written.size(), "one correction per cell of the bucket");
         for (SimpleStatement s : written) {
             assertTrue(s.getQueryString().contains("late_partition, late_offset, count, sum_price"), s.getQueryString());
             // (action, dims, bucket_ms, origin, brand_id, category_id, late_partition, late_offset, price)
@@ -71,10 +72,10 @@ class LatePathTest {
         FakeTransport restarted = new FakeTransport();
         OneInputStreamOperatorTestHarness<Row, Object> again = correctionHarness(config(), restarted, completed);
         List<FakeTransport.Sent> sent = new ArrayList<>();
-        for (int i = 0; i < 8; i++) {
+        for (int i = 0; i < STORED_MASKS.length; i++) {
             sent.add(restarted.next());
         }
-        assertEquals(8, rows(sent).size());
+        assertEquals(STORED_MASKS.length, rows(sent).size());
         SinkTesting.close(again, restarted);
     }
 
@@ -88,7 +89,7 @@ class LatePathTest {
         sink.snapshot(1, 1);
         sink.notifyOfCompletedCheckpoint(1);
         List<FakeTransport.Sent> sent = new ArrayList<>();
-        for (int i = 0; i < 8; i++) {
+        for (int i = 0; i < STORED_MASKS.length; i++) {
             sent.add(cassandra.next());
         }
         for (FakeTransport.Sent s : sent) {
@@ -117,7 +118,7 @@ class LatePathTest {
                 deletes.add(s.getObject(0) + "/" + s.getObject(1) + "/" + s.getObject(2));
             }
         }
-        assertEquals(8, deletes.size(), deletes.toString());
+        assertEquals(8, deletes.size(), "every mask, stored or not: " + deletes);
         assertTrue(deletes.contains("VIEW/0/" + T0) && deletes.contains("VIEW/7/" + T0), deletes.toString());
         sink.setProcessingTime(2 * SinkTesting.FLUSH_MS);
         cassandra.next();

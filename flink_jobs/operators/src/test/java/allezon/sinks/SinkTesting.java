@@ -43,6 +43,11 @@ final class SinkTesting {
         m.put("allowed_lateness_ms", String.valueOf(CubeTesting.LATENESS));
         m.put("retention_ms", String.valueOf(CubeTesting.RETENTION));
         m.put("emit_interval_ms", String.valueOf(CubeTesting.EMIT_MS));
+        StringBuilder masks = new StringBuilder();
+        for (byte dims : CubeTesting.STORED_MASKS) {
+            masks.append(masks.length() == 0 ? "" : ",").append(dims);
+        }
+        m.put("stored_masks", masks.toString());
         for (int i = 0; i < overrides.length; i += 2) {
             m.put(overrides[i], overrides[i + 1]);
         }

@@ -162,9 +162,10 @@ class AggregateStore:
         # One statement per set of matched clustering columns that `read_of` gives.
         for matched in SLICES:
             where = " AND ".join(f"{name} = ?" for (name, _), on in zip(DIMENSIONS, matched, strict=True) if on)
-            # category_id without brand_id skips a clustering column: filtered
-            # within the slice of one origin in each partition, not a scan.
-            filtering = " ALLOW FILTERING" if matched == (True, False, True) else ""
+            # A matched column after an unmatched one is filtered within the
+            # slice the columns before it select (one origin), not a scan.
+            skips = any(on and not before for before, on in zip(matched, matched[1:], strict=False))
+            filtering = " ALLOW FILTERING" if skips else ""
             stmt = session.prepare(
                 "SELECT bucket_ms, count, sum_price FROM aggregate_cells "
                 f"WHERE action = ? AND dims = ? AND bucket_ms IN ? AND {where}{filtering}"

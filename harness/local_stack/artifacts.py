@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from harness.local_stack.config import REPO_ROOT, StackSettings
+from harness.local_stack.config import REPO_ROOT, GarbageCollector, StackSettings
 from harness.local_stack.process import StackError, tail_file
 
 log = logging.getLogger(__name__)
@@ -277,6 +277,11 @@ def java_executable(settings: StackSettings) -> str:
     if found is None:
         raise StackError("java not found (need OpenJDK 17; Debian: apt-get install openjdk-17-jre-headless)")
     return found
+
+
+def gc_flags(collector: GarbageCollector) -> list[str]:
+    """The JVM flag that selects `collector` (JDK 17's default is G1)."""
+    return [f"-XX:+Use{collector}GC"]
 
 
 def heap_mib(size: str) -> int:

@@ -96,7 +96,7 @@ class CassandraNode(Component):
             f"-Xms{heap}m",
             f"-Xmx{heap}m",
             "-Xss256k",
-            "-XX:+UseG1GC",
+            *artifacts.gc_flags(self.settings.cassandra_gc),
             "-XX:+ParallelRefProcEnabled",
             "-XX:MaxTenuringThreshold=1",
             "-XX:+ExitOnOutOfMemoryError",

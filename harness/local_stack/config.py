@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -31,6 +32,10 @@ from common.settings import (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 _HEAP_RE = re.compile(r"[1-9][0-9]*[mMgG]")
+
+# Each JVM's garbage collector (KAFKA_GC, CASSANDRA_GC, FLINK_JOBMANAGER_GC,
+# FLINK_TASKMANAGER_GC); artifacts.gc_flags() turns one into its JVM flag.
+GarbageCollector = Literal["G1", "Parallel", "Serial"]
 
 # Port fields moved together by StackSettings.shifted().
 _PORT_FIELDS = (
@@ -115,6 +120,7 @@ class StackSettings(KafkaTopicSettings, CassandraKeyspaceSettings, LoggingSettin
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_heap: str = "512m"
+    kafka_gc: GarbageCollector = "G1"
     kafka_topic_partitions: int = Field(default=4, ge=1, le=1024)
     # Size-based retention per partition of the topics the stack creates; time
     # based retention is off (see kafka.py for why).
@@ -128,6 +134,7 @@ class StackSettings(KafkaTopicSettings, CassandraKeyspaceSettings, LoggingSettin
     # Unset: 768m for a single node, 512m per node in the replicated mode (three
     # nodes, each mlockall()s its heap, on a shared 24 GiB machine).
     cassandra_heap: str | None = None
+    cassandra_gc: GarbageCollector = "G1"
     # Consistency level the services read and write at (CASSANDRA_CONSISTENCY,
     # the services' own variable). Unset: the services' default (LOCAL_ONE) on
     # a single node, QUORUM in the replicated mode, so that a read sees every
@@ -158,8 +165,10 @@ class StackSettings(KafkaTopicSettings, CassandraKeyspaceSettings, LoggingSettin
     )
     flink_task_slots: int = Field(default=1, ge=1, le=8)
     flink_jobmanager_heap: str = "384m"
+    flink_jobmanager_gc: GarbageCollector = "G1"
     # The job's state lives here: minutes of cube cells (docs/DESIGN.md).
     flink_taskmanager_heap: str = "640m"
+    flink_taskmanager_gc: GarbageCollector = "G1"
     # The job's state backend (the job's own FLINK_STATE_BACKEND; rocksdb gets managed memory).
     flink_state_backend: str = Field(default="hashmap", pattern="^(rocksdb|hashmap)$")
     # The job's parallelism: its upper bound, as the adaptive scheduler runs it

@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from harness.local_stack import artifacts
 from harness.local_stack.config import REPO_ROOT, StackSettings
 from harness.local_stack.process import Component, ManagedProcess, StackError
 
@@ -114,6 +115,8 @@ def cluster_config(settings: StackSettings, home: Path) -> dict[str, str]:
         # The console (this process's log in the run dir) gets warnings only;
         # everything goes to Flink's own rolled log file beside it.
         "env.java.opts.all": f"{_distribution_java_opts(home)} -Dconsole.log.level=WARN",
+        "env.java.opts.jobmanager": " ".join(artifacts.gc_flags(s.flink_jobmanager_gc)),
+        "env.java.opts.taskmanager": " ".join(artifacts.gc_flags(s.flink_taskmanager_gc)),
         # Prometheus reporter (the distribution's plugins/metrics-prometheus): the
         # JobManager's port here, each TaskManager's given on its command line.
         "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 # A log segment: Kafka deletes by size whole segments only, so a partition holds up to
 # retention.bytes plus one segment.
 SEGMENT_BYTES = 256 * 1024**2
+# Kafka's own G1 tuning (its kafka-run-class.sh), kept when KAFKA_GC=G1.
+_G1_FLAGS = ("-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent")
 
 
 def log_cap_bytes(settings: StackSettings) -> int | None:
@@ -102,10 +104,8 @@ class KafkaBroker(Component):
             artifacts.java_executable(self.settings),
             f"-Xms{min(heap, 256)}m",
             f"-Xmx{heap}m",
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
-            "-XX:InitiatingHeapOccupancyPercent=35",
-            "-XX:+ExplicitGCInvokesConcurrent",
+            *artifacts.gc_flags(self.settings.kafka_gc),
+            *(_G1_FLAGS if self.settings.kafka_gc == "G1" else ()),
             "-XX:+ExitOnOutOfMemoryError",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.log4j_file}",

@@ -168,7 +168,9 @@ class StackSettings(KafkaTopicSettings, CassandraKeyspaceSettings, LoggingSettin
     flink_jobmanager_gc: GarbageCollector = "G1"
     # The job's state lives here: minutes of cube cells (docs/DESIGN.md).
     flink_taskmanager_heap: str = "640m"
-    flink_taskmanager_gc: GarbageCollector = "G1"
+    # ParallelGC: about a fifth less TaskManager CPU than G1 at the reference load,
+    # and shorter pauses on two shared cores (docs/BENCHMARKS.md, issue 15).
+    flink_taskmanager_gc: GarbageCollector = "Parallel"
     # The job's state backend (the job's own FLINK_STATE_BACKEND; rocksdb gets managed memory).
     flink_state_backend: str = Field(default="hashmap", pattern="^(rocksdb|hashmap)$")
     # The job's parallelism: its upper bound, as the adaptive scheduler runs it

@@ -22,12 +22,14 @@ from common.timestamps import TimeRange, TimeRangeError, format_bucket, parse_ti
 from query_api.debug import compare_with_expected
 from query_api.deps import ReaderDep
 from query_api.params import CookieConvertor, check_cookie, check_filter, check_limit_digits
-from query_api.store import TOP_VALUES
+from query_api.store import TOP_VALUES, ProfileStore
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 _JSON = "application/json"
+# The profile route's template (its cookie is the rest of the path, params.CookieConvertor).
+PROFILE_PATH = "/user_profiles/{cookie:cookie}"
 
 _RANGE_DOC = "`<from>_<to>`, UTC without suffix, millisecond or second precision; start inclusive, end exclusive."
 
@@ -73,17 +75,31 @@ async def user_profile(
     store = reader.profiles
     if store is None:
         raise Problem(503, "Cassandra is not reachable yet.", headers={"Retry-After": "1"})
+    answer = await profile_answer(store, cookie, tr, limit)
+    compare_with_expected("user_profiles", await _debug_body(request), answer, f"cookie={cookie!r}")
+    return Response(answer, media_type=_JSON)
+
+
+async def profile_answer(store: ProfileStore, cookie: str, tr: TimeRange, limit: int) -> bytes:
+    """The profile's JSON: the newest `limit` tags per action in the range (the
+    route's and query_api/fast_path.py's answer)."""
     views, buys = await asyncio.gather(
         store.tags(cookie, "VIEW", tr.start_ms, tr.end_ms, limit),
         store.tags(cookie, "BUY", tr.start_ms, tr.end_ms, limit),
     )
     # Stored tags are already canonical JSON: splice them, don't re-encode.
-    answer = b"".join((
+    return b"".join((
         b'{"cookie":', orjson.dumps(cookie),
         b',"views":[', ",".join(views).encode(), b'],"buys":[', ",".join(buys).encode(), b"]}",
     ))
-    compare_with_expected("user_profiles", await _debug_body(request), answer, f"cookie={cookie!r}")
-    return Response(answer, media_type=_JSON)
+
+
+def unavailable_response(method: str, path: str, exc: Exception) -> Response:
+    """A read Cassandra could not serve in time: the client may retry, so 503
+    with Retry-After, never a 500."""
+    log.warning("cassandra could not answer %s %s: %r", method, path, exc)
+    return problem_response(503, "The database could not answer in time; retry shortly.",
+                            headers={"Retry-After": "1"}, instance=path)
 
 
 async def aggregates(
@@ -194,7 +210,7 @@ register_url_convertor("cookie", CookieConvertor())
 # GET and POST answer alike; POST may carry the expected answer (debug mode).
 for _method in ("GET", "POST"):
     router.add_api_route(
-        "/user_profiles/{cookie:cookie}", user_profile, methods=[_method],
+        PROFILE_PATH, user_profile, methods=[_method],
         operation_id=f"user_profile_{_method.lower()}",
         summary="A user's newest tags per action in a time range",
         responses={**_json_200("The profile", _PROFILE_SCHEMA), **_QUERY_PROBLEMS[_method]},

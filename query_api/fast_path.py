@@ -87,8 +87,8 @@ class ProfileFastPath:
     def __init__(self, app: FastAPI, settings: QuerySettings, token: SecretStr | None) -> None:
         self._app = app  # the FastAPI app: its state holds the Cassandra reader
         # The route FastAPI would have matched; only its template is read (the metrics' endpoint).
-        self._route = next(route for route in router.routes
-                           if isinstance(route, APIRoute) and route.path == PROFILE_PATH and "GET" in (route.methods or ()))
+        self._route = next(route for route in router.routes if isinstance(route, APIRoute)
+                           and route.path == PROFILE_PATH and "GET" in (route.methods or ()))
         guarded: ASGIApp = self._handle
         if token is not None and token.get_secret_value():
             guarded = BearerAuth(guarded, token.get_secret_value())

@@ -131,8 +131,10 @@ class StackSettings(KafkaTopicSettings, CassandraKeyspaceSettings, LoggingSettin
     # --- Cassandra ---------------------------------------------------------------
     cassandra_storage_port: int = 7000
     cassandra_jmx_port: int = 7199
-    # Unset: 768m for a single node, 512m per node in the replicated mode (three
-    # nodes, each mlockall()s its heap, on a shared 24 GiB machine).
+    # Unset: 1536m for a single node (its memtables are a quarter of it: fewer
+    # flushes, fewer and shorter pauses, docs/BENCHMARKS.md issue 15), 512m per
+    # node in the replicated mode (three nodes, each mlockall()s its heap, on a
+    # shared 24 GiB machine).
     cassandra_heap: str | None = None
     cassandra_gc: GarbageCollector = "G1"
     # Consistency level the services read and write at (CASSANDRA_CONSISTENCY,
@@ -225,7 +227,7 @@ class StackSettings(KafkaTopicSettings, CassandraKeyspaceSettings, LoggingSettin
 
     @property
     def cassandra_heap_size(self) -> str:
-        return self.cassandra_heap or ("512m" if self.replicated else "768m")
+        return self.cassandra_heap or ("512m" if self.replicated else "1536m")
 
     @property
     def service_consistency(self) -> str | None:

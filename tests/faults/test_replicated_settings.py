@@ -25,7 +25,7 @@ def test_single_node_is_unchanged():
     stack = Stack(s)
     assert [c.name for c in stack.infrastructure] == ["kafka", "cassandra"]
     assert "CASSANDRA_CONSISTENCY" not in s.service_env()
-    assert s.job_parallelism == s.kafka_topic_partitions and s.cassandra_heap_size == "768m"
+    assert s.job_parallelism == s.kafka_topic_partitions and s.cassandra_heap_size == "1536m"
     assert s.min_insync_replicas == 1 and s.replication_factor == 1
     assert [tm.name for tm in stack.flink_taskmanagers] == ["flink-taskmanager-1"]
 
